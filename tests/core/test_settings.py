@@ -71,7 +71,7 @@ def test_malformed_toml_is_a_settings_error(monkeypatch, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("model = \n")
     monkeypatch.setenv("HUIJIN_CONFIG_FILE", str(bad))
-    with pytest.raises(SettingsError, match="bad.toml"):
+    with pytest.raises(SettingsError, match=r"bad\.toml"):
         load_settings()
 
 

@@ -18,7 +18,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from core.settings import Settings, SettingsError, describe_settings, load_settings
+from core.settings import (
+    Settings,
+    SettingsError,
+    config_file_path,
+    describe_settings,
+    load_settings,
+)
 
 app = typer.Typer(
     name="huijin",
@@ -87,7 +93,11 @@ def config_show(
         payload = {r.name: {"value": r.value, "source": r.source} for r in reports}
         typer.echo(json.dumps(payload, indent=2))
         return
-    table = Table(title="huijin settings (env prefix HUIJIN_)")
+    toml_path = config_file_path()
+    table = Table(
+        title="huijin settings (env prefix HUIJIN_)",
+        caption=f"config file: {toml_path} ({'found' if toml_path.is_file() else 'not present'})",
+    )
     table.add_column("setting", style="bold")
     table.add_column("value", overflow="fold")
     table.add_column("from")
@@ -114,7 +124,6 @@ def generate(
 ) -> None:
     """Generate one assistant reply to PROMPT with the configured model."""
     from model.engine.factory import create_engine
-
     from model.engine.types import SamplingParams
 
     settings = _settings(config, model=model, backend=backend)

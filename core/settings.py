@@ -13,13 +13,14 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -110,6 +111,38 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Timeout for one request to a model server."
     )
 
+    # -- tools and market data -----------------------------------------------------------------
+    enabled_tools: Annotated[list[str] | None, NoDecode] = Field(
+        default=None,
+        description="Only these tools are offered (comma-separated names); unset means all.",
+    )
+    disabled_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Tools never offered (comma-separated names), applied after enabled_tools.",
+    )
+    tool_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra Python modules (comma-separated) whose build_tools(context) adds tools.",
+    )
+    tool_timeout_s: float = Field(
+        default=30.0, gt=0, description="Most seconds one tool call may run before it is abandoned."
+    )
+    tool_result_max_chars: int = Field(
+        default=4000, ge=200, description="Longest tool result text handed to the model."
+    )
+    market_live: bool = Field(
+        default=True,
+        description="Try Yahoo Finance (yfinance) first; false means the offline snapshot only.",
+    )
+    market_live_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout for one Yahoo Finance request."
+    )
+    market_cache_ttl_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds a cached live answer that includes recent days stays fresh.",
+    )
+
     # -- serving -------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address `huijin serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `huijin serve` binds.")
@@ -126,6 +159,19 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_settings = TomlConfigSettingsSource(settings_cls, toml_file=config_file_path())
         return init_settings, env_settings, dotenv_settings, toml_settings
+
+    @field_validator("enabled_tools", "disabled_tools", "tool_modules", mode="before")
+    @classmethod
+    def _split_names(cls, value: Any) -> Any:
+        # Environment variables give "a,b" (or a JSON list); TOML and code give lists.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("dtype")
     @classmethod

@@ -19,7 +19,7 @@ Message = dict[str, Any]
 ToolSpec = dict[str, Any]
 
 
-class FinishReason(str, enum.Enum):
+class FinishReason(enum.StrEnum):
     """Why generation stopped; the values are the OpenAI API's."""
 
     STOP = "stop"  # end-of-sequence token or a stop string

@@ -1,0 +1,1 @@
+"""Market data: providers (Yahoo Finance live, the offline snapshot), the cache, the calendar."""

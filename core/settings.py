@@ -89,7 +89,10 @@ class Settings(BaseSettings):
         "checkpoint directory, a .gguf file, or a Hugging Face hub id (online only).",
     )
     device: str = Field(default="cpu", description="Torch device for the transformers backend.")
-    dtype: str = Field(default="float32", description="Weight dtype: float32, bfloat16 or float16.")
+    dtype: str = Field(
+        default="auto",
+        description="Weight dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16.",
+    )
     max_batch_size: int = Field(
         default=16, ge=1, le=256, description="Most requests decoded together in one batch."
     )
@@ -109,6 +112,20 @@ class Settings(BaseSettings):
     )
     request_timeout_s: float = Field(
         default=120.0, gt=0, description="Timeout for one request to a model server."
+    )
+    kv_cache: str = Field(
+        default="fp16",
+        description="KV cache of the transformers backend: fp16 (unquantized), or nqkv2, nqkv3, "
+        "nqkv4 (normal-quantile quantized, 2/3/4 bits an element; see model/nqkv).",
+    )
+    kv_block_size: int = Field(
+        default=64, ge=2, description="NQKV: elements sharing one fp16 scale (divides head_dim)."
+    )
+    kv_residual_tokens: int = Field(
+        default=128, ge=0, description="NQKV: most recent tokens kept in full precision."
+    )
+    kv_sink_tokens: int = Field(
+        default=0, ge=0, description="NQKV: first tokens (attention sinks) kept in full precision."
     )
 
     # -- tools and market data -----------------------------------------------------------------
@@ -176,8 +193,15 @@ class Settings(BaseSettings):
     @field_validator("dtype")
     @classmethod
     def _known_dtype(cls, value: str) -> str:
-        if value not in {"float32", "bfloat16", "float16"}:
-            raise ValueError("must be one of float32, bfloat16, float16")
+        if value not in {"auto", "float32", "bfloat16", "float16"}:
+            raise ValueError("must be one of auto, float32, bfloat16, float16")
+        return value
+
+    @field_validator("kv_cache")
+    @classmethod
+    def _known_kv_cache(cls, value: str) -> str:
+        if value not in {"fp16", "nqkv2", "nqkv3", "nqkv4"}:
+            raise ValueError("must be one of fp16, nqkv2, nqkv3, nqkv4")
         return value
 
     @field_validator("log_level")

@@ -1,0 +1,168 @@
+"""The batch's KV cache, and the two reshapes continuous batching needs: merge and select.
+
+Sequences join a running batch after their own prefill and leave it when they finish, so the
+scheduler must (a) merge several caches of different lengths into one, left-padding the shorter
+ones, and (b) keep only some rows, dropping the columns every remaining row has as padding. Both
+are done by reading each layer's dense (batch, kv_heads, tokens, head_dim) tensors and building a
+fresh cache from the reshaped tensors.
+
+This is the seam for other caches: a `KVCacheKind` says how to create an empty cache, how to read
+its tensors and how to build one from tensors. The NQKV quantized cache registers its own kind
+(`register_kv_cache`) and the config field `kv_cache` picks one by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from transformers import Cache, DynamicCache
+from transformers.cache_utils import DynamicLayer
+
+# One layer's (keys, values), each (batch, kv_heads, tokens, head_dim).
+LayerKV = tuple[torch.Tensor, torch.Tensor]
+
+
+class KVCacheKind:
+    """A plain transformers DynamicCache: grows by concatenation every step."""
+
+    name = "dynamic"
+
+    def new(self, model_config: Any) -> Cache:
+        return DynamicCache(config=model_config)
+
+    def tensors(self, cache: Cache) -> list[LayerKV]:
+        return [(layer.keys, layer.values) for layer in cache.layers]
+
+    def build(self, model_config: Any, tensors: Sequence[LayerKV]) -> Cache:
+        return DynamicCache(ddp_cache_data=list(tensors), config=model_config)
+
+
+class PreallocatedLayer(DynamicLayer):
+    """A DynamicLayer that writes into a buffer with spare room instead of re-concatenating.
+
+    DynamicLayer copies the whole cache on every decode step (torch.cat); here a step writes one
+    column and the layer hands out a view, so the cost per step no longer grows with the context.
+    """
+
+    GROW_TOKENS = 128
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._key_buf: torch.Tensor | None = None
+        self._value_buf: torch.Tensor | None = None
+        self._length = 0
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        new_len = self._length + key_states.shape[-2]
+        if self._key_buf is None or new_len > self._key_buf.shape[-2]:
+            self._grow(key_states, value_states, new_len)
+        assert self._key_buf is not None and self._value_buf is not None
+        self._key_buf[:, :, self._length : new_len] = key_states
+        self._value_buf[:, :, self._length : new_len] = value_states
+        self._length = new_len
+        self.keys = self._key_buf[:, :, :new_len]
+        self.values = self._value_buf[:, :, :new_len]
+        return self.keys, self.values
+
+    def _grow(self, key_states: torch.Tensor, value_states: torch.Tensor, new_len: int) -> None:
+        capacity = new_len + self.GROW_TOKENS
+        batch, heads, _, dim = key_states.shape
+        key_buf = key_states.new_empty((batch, heads, capacity, dim))
+        value_buf = value_states.new_empty((batch, heads, capacity, value_states.shape[-1]))
+        if self._key_buf is not None and self._length:
+            key_buf[:, :, : self._length] = self._key_buf[:, :, : self._length]
+            value_buf[:, :, : self._length] = self._value_buf[:, :, : self._length]  # type: ignore[index]
+        self._key_buf, self._value_buf = key_buf, value_buf
+
+    def get_seq_length(self) -> int:
+        return self._length
+
+
+class PreallocatedKVCacheKind(KVCacheKind):
+    """DynamicCache layout with preallocated growth (see PreallocatedLayer)."""
+
+    name = "preallocated"
+
+    def new(self, model_config: Any) -> Cache:
+        num_layers = model_config.get_text_config(decoder=True).num_hidden_layers
+        return Cache(layers=[PreallocatedLayer() for _ in range(num_layers)])
+
+    def build(self, model_config: Any, tensors: Sequence[LayerKV]) -> Cache:
+        cache = self.new(model_config)
+        for layer, (keys, values) in zip(cache.layers, tensors, strict=True):
+            layer.update(keys, values)
+        return cache
+
+
+_KV_CACHE_KINDS: dict[str, Callable[[], KVCacheKind]] = {
+    KVCacheKind.name: KVCacheKind,
+    PreallocatedKVCacheKind.name: PreallocatedKVCacheKind,
+}
+
+
+def register_kv_cache(name: str, factory: Callable[[], KVCacheKind]) -> None:
+    """Make a cache kind selectable by name through the engine config's `kv_cache` field."""
+    _KV_CACHE_KINDS[name] = factory
+
+
+def kv_cache_names() -> list[str]:
+    return sorted(_KV_CACHE_KINDS)
+
+
+def get_kv_cache_kind(name: str) -> KVCacheKind:
+    if name not in _KV_CACHE_KINDS:
+        raise ValueError(f"unknown kv_cache {name!r}; choose one of {', '.join(kv_cache_names())}")
+    return _KV_CACHE_KINDS[name]()
+
+
+def merge_caches(
+    kind: KVCacheKind,
+    model_config: Any,
+    parts: Sequence[tuple[Cache, torch.Tensor]],
+) -> tuple[Cache, torch.Tensor]:
+    """Stack (cache, attention_mask) parts along the batch, left-padding to a common length.
+
+    Each mask is (rows, tokens) with 1 for a real token; padded columns get 0 in the mask and
+    zeros in the cache (masked out, so their value never matters).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    length = max(mask.shape[1] for _, mask in parts)
+    masks = [torch.nn.functional.pad(mask, (length - mask.shape[1], 0)) for _, mask in parts]
+    per_part = [kind.tensors(cache) for cache, _ in parts]
+    merged: list[LayerKV] = []
+    for layer_idx in range(len(per_part[0])):
+        keys, values = [], []
+        for tensors, (_, mask) in zip(per_part, parts, strict=True):
+            pad = (0, 0, length - mask.shape[1], 0)  # pad the tokens dim on the left
+            k, v = tensors[layer_idx]
+            keys.append(torch.nn.functional.pad(k, pad))
+            values.append(torch.nn.functional.pad(v, pad))
+        merged.append((torch.cat(keys), torch.cat(values)))
+    return kind.build(model_config, merged), torch.cat(masks)
+
+
+def select_rows(
+    kind: KVCacheKind,
+    model_config: Any,
+    cache: Cache,
+    attention_mask: torch.Tensor,
+    rows: Sequence[int],
+) -> tuple[Cache, torch.Tensor]:
+    """Keep `rows` of the batch and drop leading columns that are padding in all of them."""
+    index = torch.tensor(list(rows), dtype=torch.long, device=attention_mask.device)
+    mask = attention_mask.index_select(0, index)
+    # First column where any remaining row has a real token; everything before is pure padding.
+    start = int(mask.any(dim=0).nonzero()[0]) if mask.numel() else 0
+    mask = mask[:, start:]
+    tensors = [
+        (k.index_select(0, index)[:, :, start:], v.index_select(0, index)[:, :, start:])
+        for k, v in kind.tensors(cache)
+    ]
+    return kind.build(model_config, tensors), mask

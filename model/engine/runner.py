@@ -1,0 +1,122 @@
+"""The only code that runs the model: prefill one prompt, decode one step for a whole batch.
+
+A running batch is a `DecodeBatch`: one KV cache for all rows, left-padded, with a 2-D attention
+mask (1 = real token) and each row's next position id. Rows are prompts of different lengths that
+joined at different times, so positions are per row and never derived from the cache length.
+
+Each prompt is prefilled on its own (no padding, so its prompt logits are exactly those of a solo
+run) and then merged into the batch; a finished row is selected out. The scheduler decides when;
+this module only does the tensor work, under `torch.inference_mode`, on the scheduler thread.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import Cache
+
+from model.engine.fast_decode import FastDecoder
+from model.engine.kv_cache import KVCacheKind, merge_caches, select_rows
+
+
+@dataclass
+class DecodeBatch:
+    """The KV state of the rows currently decoding, in scheduler order."""
+
+    cache: Cache
+    attention_mask: torch.Tensor  # (batch, kv_tokens), 1 = real token, 0 = left padding
+    positions: torch.Tensor  # (batch,) position id of each row's next input token
+
+    @property
+    def size(self) -> int:
+        return int(self.attention_mask.shape[0])
+
+    @property
+    def is_padded(self) -> bool:
+        return not bool(self.attention_mask.all())
+
+
+class ModelRunner:
+    """Owns the model and its caches; all forward passes go through `_forward`."""
+
+    def __init__(
+        self, model: Any, kv_cache: KVCacheKind, device: str = "cpu", fast_decode: bool = False
+    ) -> None:
+        self.model = model
+        self.kv_cache = kv_cache
+        self.device = torch.device(device)
+        self.model_config = model.config
+        # transformers 5 renamed `past_key_values` to `cache`; accept either generation.
+        params = inspect.signature(model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        # The speed layer: decode steps through a fused hand-written forward (prefill always
+        # takes the transformers path, which stays the reference).
+        self.fast_decoder = FastDecoder(model) if fast_decode else None
+
+    @torch.inference_mode()
+    def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:
+        """Run one prompt; return the logits (vocab,) for its next token and its 1-row batch."""
+        input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=self.device)
+        num_tokens = input_ids.shape[1]
+        cache = self.kv_cache.new(self.model_config)
+        positions = torch.arange(num_tokens, device=self.device)[None, :]  # (1, tokens)
+        logits = self._forward(input_ids, None, positions, cache)  # (1, vocab)
+        batch = DecodeBatch(
+            cache=cache,
+            attention_mask=torch.ones((1, num_tokens), dtype=torch.long, device=self.device),
+            positions=torch.tensor([num_tokens], dtype=torch.long, device=self.device),
+        )
+        return logits[0], batch
+
+    @torch.inference_mode()
+    def decode(self, batch: DecodeBatch, token_ids: Sequence[int]) -> torch.Tensor:
+        """Feed one token per row; return next-token logits (batch, vocab). Updates `batch`."""
+        input_ids = torch.tensor(token_ids, dtype=torch.long, device=self.device)[:, None]
+        ones = torch.ones((batch.size, 1), dtype=batch.attention_mask.dtype, device=self.device)
+        batch.attention_mask = torch.cat([batch.attention_mask, ones], dim=1)
+        # Without padding the causal mask is implied; passing None lets attention skip the mask.
+        mask = batch.attention_mask if batch.is_padded else None
+        step = self.fast_decoder or self._forward
+        logits = step(input_ids, mask, batch.positions[:, None], batch.cache)
+        batch.positions = batch.positions + 1
+        return logits
+
+    def merge(self, batches: Sequence[DecodeBatch]) -> DecodeBatch:
+        """One batch holding the rows of `batches` in order (shorter ones left-padded)."""
+        if len(batches) == 1:
+            return batches[0]
+        cache, mask = merge_caches(
+            self.kv_cache, self.model_config, [(b.cache, b.attention_mask) for b in batches]
+        )
+        positions = torch.cat([b.positions for b in batches])
+        return DecodeBatch(cache=cache, attention_mask=mask, positions=positions)
+
+    def select(self, batch: DecodeBatch, rows: Sequence[int]) -> DecodeBatch:
+        """A batch with only `rows` of `batch`, in that order."""
+        cache, mask = select_rows(
+            self.kv_cache, self.model_config, batch.cache, batch.attention_mask, rows
+        )
+        index = torch.tensor(list(rows), dtype=torch.long, device=self.device)
+        return DecodeBatch(cache=cache, attention_mask=mask, positions=batch.positions[index])
+
+    def _forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor,
+        cache: Cache,
+    ) -> torch.Tensor:
+        """Logits (batch, vocab) at the last input position; the cache is updated in place."""
+        out = self.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            use_cache=True,
+            logits_to_keep=1,
+            **{self._cache_kwarg: cache},
+        )
+        return out.logits[:, -1, :]

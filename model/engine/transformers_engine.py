@@ -1,0 +1,341 @@
+"""The embedded backend: a Hugging Face causal LM in this process, shared by every caller.
+
+`TransformersEngine` loads one model (resolving and, for GGUF, converting it once), renders
+conversations with the model's chat template plus Hermes tools, and hands every request to the
+scheduler thread, which batches whatever is waiting. Public methods are safe to call from any
+thread at the same time; each blocks (or streams) only on its own request.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.engine.chat_template import ChatTemplate
+from model.engine.checkpoint import (
+    default_cache_dir,
+    load_checkpoint,
+    resolve_device,
+    resolve_dtype,
+    resolve_source,
+)
+from model.engine.fast_decode import unsupported_reason
+from model.engine.kv_cache import get_kv_cache_kind, kv_cache_names
+from model.engine.runner import ModelRunner
+from model.engine.sampling import LogitsProcessor, RowSampler
+from model.engine.scheduler import Scheduler, SchedulerStats
+from model.engine.sequence import Detokenizer
+from model.engine.sequence import Sequence as GenSequence
+from model.engine.types import (
+    ChatResult,
+    EngineError,
+    Message,
+    ModelInfo,
+    SamplingParams,
+    StreamEvent,
+    ToolSpec,
+)
+
+EMBEDDED = "embedded"
+_DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+# Token strings that end a turn in common chat formats, besides the tokenizer's own EOS.
+_END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>")
+_WAIT_POLL_S = 1.0
+
+
+@dataclass(frozen=True)
+class TransformersEngineConfig:
+    """How to load and run the embedded backend. Validated when built."""
+
+    model: str | None = None
+    """Checkpoint directory, .gguf file, or hub id (online only); None/"embedded" = SmolLM2-135M."""
+    model_id: str | None = None
+    """Name reported in results and info(); default derived from the source."""
+    cache_dir: Path | None = None
+    """Where converted GGUF checkpoints go; default $HUIJIN_CACHE_DIR or the user cache dir."""
+    device: str = "cpu"
+    """Torch device: cpu, cuda, cuda:1, or auto."""
+    dtype: str = "auto"
+    """Weight dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16."""
+    max_batch_size: int = 16
+    """Most sequences decoded together; more requests wait for a free row."""
+    num_threads: int | None = None
+    """Torch intra-op threads (process-wide); None leaves torch's default."""
+    kv_cache: str = "dynamic"
+    """KV cache kind by name (see kv_cache.register_kv_cache): dynamic or preallocated."""
+    fast_decode: bool = False
+    """Decode through the fused Llama-family step (fast_decode.py); prefill is unchanged."""
+    attn_implementation: str = "sdpa"
+    """transformers attention implementation: sdpa or eager."""
+    max_context_tokens: int | None = None
+    """Cap on prompt + completion tokens; default the model's max_position_embeddings."""
+
+    def __post_init__(self) -> None:
+        if self.max_batch_size < 1:
+            raise ValueError("max_batch_size must be at least 1")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ValueError("num_threads must be at least 1, or None for torch's default")
+        if self.dtype not in _DTYPE_NAMES:
+            raise ValueError(f"dtype must be one of {', '.join(_DTYPE_NAMES)}; got {self.dtype!r}")
+        if self.kv_cache not in kv_cache_names():
+            raise ValueError(
+                f"kv_cache must be one of {', '.join(kv_cache_names())}; got {self.kv_cache!r}"
+            )
+        if self.attn_implementation not in ("sdpa", "eager"):
+            raise ValueError("attn_implementation must be 'sdpa' or 'eager'")
+        if self.max_context_tokens is not None and self.max_context_tokens < 2:
+            raise ValueError("max_context_tokens must be at least 2")
+
+
+class TransformersEngine:
+    """ChatEngine over an in-process transformers model with continuous batching."""
+
+    def __init__(self, config: TransformersEngineConfig | None = None) -> None:
+        self.config = config = config or TransformersEngineConfig()
+        started = time.perf_counter()
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        cache_dir = config.cache_dir or default_cache_dir()
+        source = resolve_source(
+            None if config.model in (None, EMBEDDED) else config.model, cache_dir
+        )
+        self._device = resolve_device(config.device)
+        self._dtype = resolve_dtype(config.dtype, self._device)
+        model, tokenizer = load_checkpoint(
+            source.checkpoint_dir, self._dtype, self._device, config.attn_implementation
+        )
+        self._source = source
+        self._model_id = config.model_id or source.model_id
+        self._tokenizer = tokenizer
+        self._tokenizer_lock = threading.Lock()  # Rust tokenizers are not safe to share mid-call
+        self._template = ChatTemplate(tokenizer)
+        self._context_length = config.max_context_tokens or int(
+            getattr(model.config, "max_position_embeddings", 0) or 4096
+        )
+        self._model = model
+        self.eos_ids = _end_of_turn_ids(tokenizer, model)
+        self._runner = self._make_runner(model)
+        self._scheduler = Scheduler(
+            self._runner, Detokenizer(self.detokenize, self.eos_ids), config.max_batch_size
+        )
+        self._scheduler.start()
+        self._load_time_s = time.perf_counter() - started
+
+    def _make_runner(self, model: Any) -> ModelRunner:
+        kv_cache = get_kv_cache_kind(self.config.kv_cache)
+        if self.config.fast_decode:
+            reason = unsupported_reason(model)
+            if reason is not None:
+                raise EngineError(f"fast_decode cannot be used here ({reason}); set fast_decode=False")
+        return ModelRunner(model, kv_cache, self._device, fast_decode=self.config.fast_decode)
+
+    # -- the ChatEngine protocol ------------------------------------------------------------
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    def info(self) -> ModelInfo:
+        params = list(self._model.parameters())  # tied weights appear once
+        return ModelInfo(
+            model_id=self._model_id,
+            backend="transformers",
+            source=self._source.origin,
+            dtype=str(self._dtype).removeprefix("torch."),
+            device=self._device,
+            num_parameters=sum(p.numel() for p in params),
+            memory_bytes=sum(p.numel() * p.element_size() for p in params),
+            load_time_s=self._load_time_s,
+            context_length=self._context_length,
+            extra={
+                "checkpoint_dir": str(self._source.checkpoint_dir),
+                "kv_cache": self.config.kv_cache,
+                "fast_decode": self.config.fast_decode,
+                "max_batch_size": self.config.max_batch_size,
+                "num_threads": torch.get_num_threads(),
+                "native_tool_template": self._template.is_native_tools,
+            },
+        )
+
+    def chat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] | None = None,
+        params: SamplingParams | None = None,
+        *,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> ChatResult:
+        """One assistant turn for `messages`, with `tools` offered in the Hermes format."""
+        seq = self._submit(self._chat_ids(messages, tools), params, bool(tools), logits_processor)
+        return self._wait(seq)
+
+    def stream_chat(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] | None = None,
+        params: SamplingParams | None = None,
+        *,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Like `chat`, yielding text deltas as they are decoded; the last event has the result.
+
+        The request is queued at once; closing the iterator early cancels it.
+        """
+        ids = self._chat_ids(messages, tools)
+        seq = self._submit(ids, params, bool(tools), logits_processor, is_stream=True)
+        return self._events(seq)
+
+    def chat_batch(
+        self,
+        conversations: Sequence[Sequence[Message]],
+        tools: Sequence[ToolSpec] | None = None,
+        params: SamplingParams | None = None,
+    ) -> list[ChatResult]:
+        """Submit every conversation at once (so they share batches), then wait for all."""
+        prompts = [self._chat_ids(messages, tools) for messages in conversations]
+        seqs = [self._submit(ids, params, bool(tools), None) for ids in prompts]
+        return [self._wait(seq) for seq in seqs]
+
+    def complete(
+        self,
+        prompt: str | Sequence[int],
+        params: SamplingParams | None = None,
+        *,
+        logits_processor: LogitsProcessor | None = None,
+    ) -> ChatResult:
+        """Continue raw text or token ids, with no template and no special tokens added.
+
+        To continue a partial assistant turn, render with `render_prompt` and append the text.
+        """
+        ids = self.tokenize(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
+        return self._wait(self._submit(ids, params, False, logits_processor))
+
+    def close(self) -> None:
+        """Stop the scheduler; unfinished requests end with FinishReason.ABORT."""
+        self._scheduler.close()
+
+    def __enter__(self) -> TransformersEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers callers need ---------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def stats(self) -> SchedulerStats:
+        """What the scheduler did so far (batch sizes, steps); for benchmarks and tests."""
+        return self._scheduler.stats
+
+    def render_prompt(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] | None = None,
+        add_generation_prompt: bool = True,
+    ) -> str:
+        """The exact prompt text `chat` would feed the model."""
+        return self._template.render(messages, tools, add_generation_prompt)
+
+    def tokenize(self, text: str) -> list[int]:
+        with self._tokenizer_lock:
+            return list(self._tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def detokenize(self, token_ids: Sequence[int]) -> str:
+        with self._tokenizer_lock:
+            return str(self._tokenizer.decode(list(token_ids), skip_special_tokens=False))
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _chat_ids(self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None) -> list[int]:
+        try:
+            text = self.render_prompt(messages, tools)
+        except ValueError as exc:
+            raise EngineError(f"cannot render the conversation: {exc}") from exc
+        return self.tokenize(text)
+
+    def _submit(
+        self,
+        prompt_ids: list[int],
+        params: SamplingParams | None,
+        is_chat_with_tools: bool,
+        logits_processor: LogitsProcessor | None,
+        is_stream: bool = False,
+    ) -> GenSequence:
+        params = params or SamplingParams()
+        if not prompt_ids:
+            raise EngineError("the prompt is empty; pass at least one token of text")
+        if len(prompt_ids) >= self._context_length:
+            raise EngineError(
+                f"the prompt has {len(prompt_ids)} tokens but the model's context is "
+                f"{self._context_length}; shorten the conversation"
+            )
+        seq = GenSequence(
+            prompt_ids=prompt_ids,
+            params=params,
+            sampler=RowSampler.create(params, logits_processor),
+            model_id=self._model_id,
+            max_total_tokens=self._context_length,
+            is_stream=is_stream,
+            is_chat_with_tools=is_chat_with_tools,
+        )
+        self._scheduler.submit(seq)
+        return seq
+
+    def _next_event(self, seq: GenSequence) -> StreamEvent:
+        while True:
+            try:
+                item = seq.events.get(timeout=_WAIT_POLL_S)
+            except queue.Empty:
+                if not self._scheduler.is_alive:
+                    raise EngineError("the engine was closed; create a new engine") from None
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            return item
+
+    def _events(self, seq: GenSequence) -> Iterator[StreamEvent]:
+        finished = False
+        try:
+            while not finished:
+                event = self._next_event(seq)
+                finished = event.finish_reason is not None
+                yield event
+        finally:
+            if not finished:
+                seq.is_cancelled = True
+
+    def _wait(self, seq: GenSequence) -> ChatResult:
+        try:
+            while True:
+                event = self._next_event(seq)
+                if event.result is not None:
+                    return event.result
+        except BaseException:
+            seq.is_cancelled = True  # e.g. KeyboardInterrupt: stop spending compute on it
+            raise
+
+
+def _end_of_turn_ids(tokenizer: Any, model: Any) -> frozenset[int]:
+    """The tokenizer's EOS, the generation config's EOS ids and known end-of-turn tokens."""
+    ids: set[int] = set()
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    generation_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if isinstance(generation_eos, int):
+        ids.add(generation_eos)
+    elif generation_eos:
+        ids.update(int(i) for i in generation_eos)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in _END_OF_TURN_TOKENS if token in vocab)
+    return frozenset(ids)

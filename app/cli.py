@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.kv_cli import kv_app
 from app.tools_cli import tools_app
 from core.settings import (
     Settings,
@@ -36,6 +37,7 @@ app = typer.Typer(
 config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(tools_app, name="tools")
+app.add_typer(kv_app, name="kv")
 
 console = Console()
 err_console = Console(stderr=True)

@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.chat_cli import chat_command
 from app.kv_cli import kv_app
 from app.tools_cli import tools_app
+from app.trajectories_cli import trajectories_app
 from core.settings import (
     Settings,
     SettingsError,
@@ -38,6 +40,8 @@ config_app = typer.Typer(help="Inspect the effective settings.", no_args_is_help
 app.add_typer(config_app, name="config")
 app.add_typer(tools_app, name="tools")
 app.add_typer(kv_app, name="kv")
+app.add_typer(trajectories_app, name="trajectories")
+app.command("chat")(chat_command)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -160,6 +160,26 @@ class Settings(BaseSettings):
         description="Seconds a cached live answer that includes recent days stays fresh.",
     )
 
+    # -- the agent -----------------------------------------------------------------------------
+    agent_max_steps: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        description="Most model turns in one agent episode before it stops with max_steps.",
+    )
+    agent_max_tools_in_prompt: int = Field(
+        default=4,
+        ge=1,
+        description="Tools offered to the model per question (BM25-retrieved when there are more).",
+    )
+    agent_max_new_tokens: int = Field(
+        default=256, ge=16, description="Cap on generated tokens per agent model turn."
+    )
+    agent_constrained: bool = Field(
+        default=True,
+        description="Grammar-constrain tool calls with xgrammar when the engine supports it.",
+    )
+
     # -- serving -------------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address `huijin serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `huijin serve` binds.")

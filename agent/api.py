@@ -1,0 +1,239 @@
+"""The agent's public API, used by the Gradio app, the CLI and the evals.
+
+    assistant = Assistant(settings)            # or Assistant(settings, engine=shared_engine)
+    answer = assistant.ask("How did NVDA do in 2023?", thread_id="t1")
+    for event in assistant.stream("And its max drawdown?", thread_id="t1"): ...
+
+Every episode is saved as a trajectory; every thread's conversation persists in the checkpointer.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from agent.checkpoint import checkpoint_path, open_checkpointer
+from agent.graph import AgentConfig, AgentRuntime, build_graph
+from agent.trajectory_log import episode_record
+from core.db.models import utc_now
+from core.db.session import open_database
+from core.settings import Settings
+from core.trajectory import TrajectoryStore
+from model.engine.types import ChatEngine
+from tools.discovery import build_registry
+from tools.result import ToolOutcome
+from tools.tool import ToolContext
+
+# Settings recorded with each trajectory (what decides the model's behaviour, no secrets).
+_RECORDED_SETTINGS = (
+    "backend",
+    "model",
+    "temperature",
+    "agent_max_steps",
+    "agent_max_tools_in_prompt",
+    "agent_max_new_tokens",
+    "agent_constrained",
+    "kv_cache",
+)
+
+
+@dataclass
+class AgentAnswer:
+    answer: str
+    stop_reason: str
+    thread_id: str
+    trajectory_id: str
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    grounding: dict[str, Any] = field(default_factory=dict)
+    num_steps: int = 0
+    duration_s: float = 0.0
+    model_id: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "stop_reason": self.stop_reason,
+            "thread_id": self.thread_id,
+            "trajectory_id": self.trajectory_id,
+            "tool_calls": self.tool_calls,
+            "grounding": self.grounding,
+            "num_steps": self.num_steps,
+            "duration_s": round(self.duration_s, 3),
+            "model_id": self.model_id,
+        }
+
+
+@dataclass
+class TokenEvent:
+    text: str
+
+
+@dataclass
+class ToolCallEvent:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+@dataclass
+class ToolResultEvent:
+    id: str
+    outcome: ToolOutcome  # .text for the model's view; .result.figure / .table for the UI
+
+
+@dataclass
+class AnswerEvent:
+    answer: AgentAnswer
+
+
+AgentEvent = TokenEvent | ToolCallEvent | ToolResultEvent | AnswerEvent
+
+
+class Assistant:
+    """One agent over one engine, tool set, database and checkpointer; safe across threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: ChatEngine | None = None,
+        *,
+        context: ToolContext | None = None,
+        today: date | None = None,
+    ) -> None:
+        self.settings = settings
+        self._owns_engine = engine is None
+        if engine is None:
+            from model.engine.factory import create_engine
+
+            engine = create_engine(settings)
+        self.engine = engine
+        database = context.database if context else open_database(settings.resolved_database_url())
+        self.context = context or ToolContext(settings, database=database, today=today)
+        self.store = TrajectoryStore(database)
+        self.registry = build_registry(self.context)
+        self.checkpointer = open_checkpointer(checkpoint_path(settings))
+        self.runtime = AgentRuntime(
+            engine=engine,
+            registry=self.registry,
+            config=AgentConfig(
+                max_steps=settings.agent_max_steps,
+                max_tools_in_prompt=settings.agent_max_tools_in_prompt,
+                max_new_tokens=settings.agent_max_new_tokens,
+                temperature=settings.temperature,
+            ),
+            today=today or self.context.today(),
+            as_of=_data_as_of(self.context) or (today or self.context.today()),
+            known_tickers=frozenset(_known_tickers(self.context)),
+        )
+        if settings.agent_constrained:
+            self.runtime.constrain = _tool_call_constraint(engine, self.runtime.known_tickers)
+        self.graph = build_graph(self.runtime, checkpointer=self.checkpointer)
+
+    def ask(self, question: str, thread_id: str | None = None) -> AgentAnswer:
+        """Run one episode to the end and return the answer (also saved as a trajectory)."""
+        for event in self.stream(question, thread_id):
+            if isinstance(event, AnswerEvent):
+                return event.answer
+        raise RuntimeError("the agent ended without an answer")  # our bug, not the user's
+
+    def stream(self, question: str, thread_id: str | None = None) -> Iterator[AgentEvent]:
+        """Run one episode, yielding tokens, tool calls, tool results and finally the answer."""
+        question = question.strip()
+        if not question:
+            raise ValueError("ask a question: the text is empty")
+        thread_id = thread_id or uuid.uuid4().hex
+        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        created_at = utc_now()
+        inputs = {"messages": [{"role": "user", "content": question}]}
+        for _mode, chunk in self.graph.stream(inputs, config, stream_mode=["custom"]):
+            yield _to_event(chunk)
+        state = self.graph.get_state(config).values
+        finished_at = utc_now()
+        duration_s = (finished_at - created_at).total_seconds()
+        record = episode_record(
+            state,
+            model_id=self.engine.model_id,
+            thread_id=thread_id,
+            created_at=created_at,
+            finished_at=finished_at,
+            settings={name: str(getattr(self.settings, name)) for name in _RECORDED_SETTINGS},
+            timings={
+                "total_s": duration_s,
+                "model_s": sum(t["duration_s"] for t in state.get("turns", [])),
+                "tools_s": sum(c["duration_s"] for c in state.get("tool_records", [])),
+            },
+        )
+        trajectory_id = self.store.save(record)
+        yield AnswerEvent(
+            AgentAnswer(
+                answer=state.get("final_answer", ""),
+                stop_reason=state.get("stop_reason", ""),
+                thread_id=thread_id,
+                trajectory_id=trajectory_id,
+                tool_calls=[
+                    {k: c[k] for k in ("name", "arguments", "result", "is_error")}
+                    for c in state.get("tool_records", [])
+                ],
+                grounding=state.get("grounding", {}),
+                num_steps=state.get("num_steps", 0),
+                duration_s=duration_s,
+                model_id=self.engine.model_id,
+            )
+        )
+
+    def history(self, thread_id: str) -> list[dict[str, Any]]:
+        """A thread's conversation so far (user, assistant and tool messages)."""
+        state = self.graph.get_state({"configurable": {"thread_id": thread_id}}).values
+        return list(state.get("messages", []))
+
+    def close(self) -> None:
+        self.checkpointer.conn.close()
+        self.context.close()
+        if self._owns_engine:
+            self.engine.close()
+
+
+def _to_event(chunk: dict[str, Any]) -> AgentEvent:
+    kind = chunk["kind"]
+    if kind == "token":
+        return TokenEvent(chunk["text"])
+    if kind == "tool_call":
+        return ToolCallEvent(chunk["id"], chunk["name"], chunk["arguments"])
+    return ToolResultEvent(chunk["id"], chunk["outcome"])
+
+
+def _tool_call_constraint(engine: ChatEngine, known_tickers: frozenset[str]) -> Any:
+    """xgrammar tool-call constraint, for engines with a tokenizer and a logits-processor hook.
+
+    Other engines (a remote OpenAI-compatible server) run unconstrained; the argument repair in
+    agent/tool_calls.py still applies.
+    """
+    tokenizer = getattr(engine, "tokenizer", None)
+    if (
+        tokenizer is None
+        or "logits_processor" not in inspect.signature(engine.stream_chat).parameters
+    ):
+        return None
+    from agent.constrained import ToolCallConstraint
+
+    stop_ids = getattr(engine, "eos_ids", None) or [tokenizer.eos_token_id]
+    return ToolCallConstraint(tokenizer, stop_ids, known_tickers)
+
+
+def _known_tickers(context: ToolContext) -> list[str]:
+    snapshot = context.market.snapshot
+    return snapshot.tickers() if snapshot is not None else []
+
+
+def _data_as_of(context: ToolContext) -> date | None:
+    """The newest day of the offline snapshot, when one is configured (live data: today)."""
+    snapshot = context.market.snapshot
+    if snapshot is None or context.market.live is not None:
+        return None
+    ends = [row.get("end", "") for row in snapshot.manifest.values()]
+    ends = [end for end in ends if end]
+    return date.fromisoformat(max(ends)) if ends else None

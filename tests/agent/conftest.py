@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from agent.api import Assistant
+from core.settings import Settings, load_settings
+from model.engine.hermes import parse_tool_calls
+from model.engine.types import ChatResult, FinishReason, Message, StreamEvent, ToolSpec
+
+TODAY = date(2026, 9, 1)  # after the snapshot's last day, so results never drift
+
+
+class ScriptedEngine:
+    """Plays back fixed assistant turns; everything after the text (parsing, tools, grounding,
+    logging) is the real path. Used where the 135M model's choices would make a routing test
+    flaky; the real model runs end to end in test_real_model.py."""
+
+    model_id = "scripted"
+
+    def __init__(self, replies: Sequence[str]) -> None:
+        self.replies = list(replies)
+        self.prompts: list[list[Message]] = []
+
+    def chat(self, messages, tools=None, params=None) -> ChatResult:
+        self.prompts.append(list(messages))
+        if not self.replies:
+            raise AssertionError("the agent asked for more turns than the script has")
+        text = self.replies.pop(0)
+        content, calls = parse_tool_calls(text)
+        num_tokens = max(len(text.split()), 1)
+        return ChatResult(
+            text=text,
+            model_id=self.model_id,
+            finish_reason=FinishReason.TOOL_CALLS if calls else FinishReason.STOP,
+            prompt_ids=[1, 2, 3],
+            completion_ids=list(range(num_tokens)),
+            logprobs=[-0.5] * num_tokens,
+            tool_calls=calls,
+            content=content,
+        )
+
+    def stream_chat(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] | None = None, params=None
+    ) -> Iterator[StreamEvent]:
+        result = self.chat(messages, tools, params)
+        yield StreamEvent(text=result.text, finish_reason=result.finish_reason, result=result)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def snapshot_dir() -> Path:
+    value = os.environ.get("HUIJIN_MARKET_SNAPSHOT")
+    if not value:
+        pytest.skip(
+            "HUIJIN_MARKET_SNAPSHOT is not set (make test sets it to ../shared/data/market)"
+        )
+    return Path(value)
+
+
+@pytest.fixture
+def agent_settings(tmp_path, snapshot_dir) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        market_live=False,
+        market_snapshot=snapshot_dir,
+        tool_modules=[],
+        enabled_tools=None,
+        disabled_tools=[],
+        agent_max_steps=4,
+    )
+
+
+@pytest.fixture
+def make_assistant(agent_settings):
+    made: list[Assistant] = []
+
+    def make(engine, **overrides) -> Assistant:
+        settings = agent_settings.model_copy(update=overrides)
+        assistant = Assistant(settings, engine, today=TODAY)
+        made.append(assistant)
+        return assistant
+
+    yield make
+    for assistant in made:
+        assistant.close()

@@ -69,7 +69,10 @@ class TransformersBackend:
             "num_parameters": info.num_parameters,
             "weights_bytes": info.memory_bytes,
             "engine_load_time_s": info.load_time_s,
-            **{k: info.extra[k] for k in ("kv_cache", "max_batch_size", "num_threads")},
+            **{
+                k: info.extra.get(k)
+                for k in ("kv_cache", "fast_decode", "max_batch_size", "num_threads")
+            },
         }
 
     def close(self) -> None:

@@ -152,6 +152,8 @@ def run_worker(spec: dict[str, Any], progress: Progress, task_id: Any) -> dict[s
                 if line.startswith("PROGRESS "):
                     step = line.removeprefix("PROGRESS ").strip()
                     progress.update(task_id, advance=1, description=f"{spec['name']}: {step}")
+                    if not console.is_terminal:  # no live bar in a log file: one line a step
+                        console.log(f"{spec['name']} ({spec['phase']}): {step}")
             worker.wait()
         if worker.returncode != 0 or not result_path.exists():
             tail = log_path.read_text()[-3000:]

@@ -5,8 +5,10 @@ generic transformers forward adds a lot on top: ~15 module calls a layer, a 4-D 
 step, three separate q/k/v and two gate/up matmuls. Here (in the spirit of gpt-fast) one step is:
 fused q|k|v matmul, rotary, cache update, SDPA over the kv heads, o-proj, fused gate|up matmul,
 down-proj, with the weights stored in whichever memory layout MKL's matrix-vector kernels stream
-fastest. The fused tensors replace the model's own weights (its modules then hold views), so no
-weight is stored twice and prefill, which stays on the transformers path, reads the same memory.
+fastest. The fused tensors replace the model's own weights (its modules then hold views), so
+prefill, which stays on the transformers path, reads the same memory. Only the optional oneDNN
+copy for batched steps (`packed_batch_weights`) costs memory: one more copy of the weights, made
+at the first step with two or more rows.
 
 Only decode (one new token per row) goes through here; the transformers forward stays the
 reference, selected with `fast_decode=False`, and tests compare the two.
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from transformers import Cache
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2")
+_PACK_BATCH_HINT = 8
 
 
 def unsupported_reason(model: Any) -> str | None:
@@ -39,24 +42,38 @@ def unsupported_reason(model: Any) -> str | None:
 
 
 class _Projection:
-    """A (possibly fused) linear layer in the layout that is fastest for a one-token step.
+    """A (possibly fused) linear layer in the layouts that are fastest for decode steps.
 
-    MKL's matrix-vector speed on this class of CPU depends on the orientation: for wide outputs
-    (the vocabulary head, the MLP up-projection) `x @ W.T` with W.T stored contiguously streams
-    about twice as fast as `F.linear`; for narrow outputs F.linear's layout is as fast or faster.
+    Measured on AVX2 CPUs with MKL: for one row, `x @ W.T` with W.T stored contiguously streams
+    the weights faster than F.linear whenever the layer widens (q|k|v, gate|up, vocabulary head),
+    and as fast otherwise. For several rows MKL's small-M matmuls are 1.5-2x slower than oneDNN
+    with prepacked weights, so `pack()` optionally adds a oneDNN copy for batched steps.
     """
 
     def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor | None]) -> None:
-        out_features = sum(w.shape[0] for w in weights)
-        in_features = weights[0].shape[1]
-        self.is_transposed = out_features >= 2 * in_features
-        fused = torch.cat([w.detach() for w in weights])  # (out, in)
-        self.weight = fused.t().contiguous() if self.is_transposed else fused.contiguous()
+        self.splits = [w.shape[0] for w in weights]
+        out_features, in_features = sum(self.splits), weights[0].shape[1]
+        self.is_transposed = out_features > in_features
+        if self.is_transposed:  # (in, out): each part copied once, straight into its columns
+            self.weight = weights[0].new_empty((in_features, out_features))
+            for part, w in zip(self.weight.split(self.splits, dim=1), weights, strict=True):
+                part.copy_(w.detach().t())
+        elif len(weights) == 1:  # already the layout we want: no copy at all
+            self.weight = weights[0].detach()
+        else:
+            self.weight = torch.cat([w.detach() for w in weights])  # (out, in)
         self.bias = None
         if any(b is not None for b in biases):
-            parts = [b.detach() if b is not None else w.new_zeros(w.shape[0]) for w, b in zip(weights, biases, strict=True)]
-            self.bias = torch.cat(parts)
-        self.splits = [w.shape[0] for w in weights]
+            zeros = [w.new_zeros(w.shape[0]) for w in weights]
+            self.bias = torch.cat(
+                [b.detach() if b is not None else z for b, z in zip(biases, zeros, strict=True)]
+            )
+        self.packed: torch.Tensor | None = None
+
+    def pack(self) -> None:
+        """Add the oneDNN copy: (out, in) in its blocked layout, tuned for about 8 rows."""
+        full = self.weight.t() if self.is_transposed else self.weight  # (out, in)
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(full.contiguous(), _PACK_BATCH_HINT)
 
     def views(self) -> list[torch.Tensor]:
         """(out, in) views of each fused part, to hand back to the original modules."""
@@ -64,10 +81,23 @@ class _Projection:
         return list(torch.split(full, self.splits, dim=0))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is not None and x.shape[0] > 1:
+            return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         if self.is_transposed:
             out = x @ self.weight
             return out + self.bias if self.bias is not None else out
         return F.linear(x, self.weight, self.bias)
+
+
+def can_pack_for_onednn(model: Any) -> bool:
+    """oneDNN prepacking exists for float32 CPU weights in builds with mkldnn."""
+    weight = model.lm_head.weight
+    return (
+        weight.device.type == "cpu"
+        and weight.dtype == torch.float32
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
+    )
 
 
 def _adopt(module: torch.nn.Linear, view: torch.Tensor) -> None:
@@ -88,7 +118,7 @@ class _Layer:
 class FastDecoder:
     """One decode step: (batch, 1) token ids -> next-token logits (batch, vocab)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, packed_batch_weights: bool = False) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
             raise ValueError(f"fast_decode is not available for this model: {reason}")
@@ -97,6 +127,10 @@ class FastDecoder:
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
         self.eps = config.rms_norm_eps
+        # The oneDNN copies are made at the first batched step, so a single-stream user (the CLI)
+        # never pays their memory or the seconds it takes to pack them.
+        self.wants_packed = packed_batch_weights and can_pack_for_onednn(model)
+        self.is_packed = False
         base = model.model
         self.embed = base.embed_tokens
         self.rotary = base.rotary_emb
@@ -110,11 +144,33 @@ class FastDecoder:
         else:
             _adopt(model.lm_head, self.lm_head.views()[0])
 
+    @property
+    def projections(self) -> list[_Projection]:
+        layers = [(layer.qkv, layer.o, layer.gate_up, layer.down) for layer in self.layers]
+        return [self.lm_head, *(p for group in layers for p in group)]
+
+    @property
+    def packed_bytes(self) -> int:
+        """Memory held by the oneDNN copies (0 until the first batched step, or without them)."""
+        return sum(
+            p.packed.numel() * p.packed.element_size()
+            for p in self.projections
+            if p.packed is not None
+        )
+
+    def pack(self) -> None:
+        """Make the oneDNN copies for batched steps (all at once, so every step is consistent)."""
+        for projection in self.projections:
+            projection.pack()
+        self.is_packed = True
+
     def _fuse_layer(self, layer: Any) -> _Layer:
         attn, mlp = layer.self_attn, layer.mlp
         qkv_mods = [attn.q_proj, attn.k_proj, attn.v_proj]
         qkv = _Projection([m.weight for m in qkv_mods], [m.bias for m in qkv_mods])
-        gate_up = _Projection([mlp.gate_proj.weight, mlp.up_proj.weight], [mlp.gate_proj.bias, mlp.up_proj.bias])
+        gate_up = _Projection(
+            [mlp.gate_proj.weight, mlp.up_proj.weight], [mlp.gate_proj.bias, mlp.up_proj.bias]
+        )
         o = _Projection([attn.o_proj.weight], [attn.o_proj.bias])
         down = _Projection([mlp.down_proj.weight], [mlp.down_proj.bias])
         for module, view in [
@@ -135,6 +191,8 @@ class FastDecoder:
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """As LlamaRMSNorm: statistics in float32 even for half-precision weights."""
+        if x.dtype == torch.float32:  # one fused kernel instead of six
+            return F.rms_norm(x, weight.shape, weight, self.eps)
         xf = x.float()
         return weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
 
@@ -147,24 +205,29 @@ class FastDecoder:
         cache: Cache,
     ) -> torch.Tensor:
         batch = input_ids.shape[0]
+        if batch > 1 and self.wants_packed and not self.is_packed:
+            self.pack()
         heads, kv_heads, dim = self.num_heads, self.num_kv_heads, self.head_dim
-        groups = heads // kv_heads
+        groups, half = heads // kv_heads, dim // 2
         hidden = self.embed(input_ids)  # (batch, 1, hidden)
         cos, sin = self.rotary(hidden, position_ids)  # (batch, 1, head_dim)
-        cos, sin = cos[:, None], sin[:, None]  # broadcast over heads
+        cos = cos[:, None]  # (batch, 1, 1, head_dim): broadcast over heads
+        # rotate_half(x) * sin == roll(x, half) * [-sin_lo, sin_hi]: one roll instead of a
+        # slice-negate-concatenate per call.
+        sin = torch.cat((-sin[..., :half], sin[..., half:]), dim=-1)[:, None]
         # The query's `groups` heads that share a kv head ride in the query-length slot, so SDPA
         # attends per kv head without repeating keys; a padding mask (batch, 1, 1, kv) broadcasts.
         mask = attention_mask[:, None, None, :].bool() if attention_mask is not None else None
         for layer_idx, layer in enumerate(self.layers):
             x = self._rms_norm(hidden, layer.input_norm)
-            q, k, v = layer.qkv(x).split([heads * dim, kv_heads * dim, kv_heads * dim], dim=-1)
-            q = q.view(batch, heads, 1, dim)  # (batch, heads, 1, head_dim)
-            k = k.view(batch, kv_heads, 1, dim)
-            v = v.view(batch, kv_heads, 1, dim)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
+            qkv = layer.qkv(x)  # (batch, 1, (heads + 2 * kv_heads) * head_dim)
+            # q and k are adjacent in the fused output: rotate both in one go.
+            qk = qkv[..., : (heads + kv_heads) * dim].reshape(batch, heads + kv_heads, 1, dim)
+            qk = qk * cos + qk.roll(half, dims=-1) * sin
+            q, k = qk[:, :heads], qk[:, heads:]  # (batch, heads | kv_heads, 1, head_dim)
+            v = qkv[..., (heads + kv_heads) * dim :].view(batch, kv_heads, 1, dim)
             keys, values = cache.update(k, v, layer_idx)  # (batch, kv_heads, kv, head_dim)
-            q = q.view(batch, kv_heads, groups, dim)
+            q = q.reshape(batch, kv_heads, groups, dim)
             attn = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
             hidden = hidden + layer.o(attn.reshape(batch, 1, heads * dim))
             x = self._rms_norm(hidden, layer.post_norm)
@@ -172,8 +235,3 @@ class FastDecoder:
             hidden = hidden + layer.down(F.silu(gate) * up)
         hidden = self._rms_norm(hidden, self.final_norm)
         return self.lm_head(hidden[:, -1])  # (batch, vocab)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)

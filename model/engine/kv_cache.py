@@ -112,7 +112,24 @@ def register_kv_cache(name: str, factory: Callable[[], KVCacheKind]) -> None:
 
 
 def kv_cache_names() -> list[str]:
-    return sorted(_KV_CACHE_KINDS)
+    """Every name the config's `kv_cache` accepts."""
+    return [AUTO, *sorted(_KV_CACHE_KINDS)]
+
+
+AUTO = "auto"
+
+
+def resolve_kv_cache_name(name: str, model_config: Any) -> str:
+    """`auto` -> preallocated when every layer is full attention, else dynamic.
+
+    DynamicCache(config=...) knows sliding-window and hybrid layer types; the preallocated
+    layers only do plain full attention, so they are chosen only when that is all there is.
+    """
+    if name != AUTO:
+        return name
+    layer_types = getattr(model_config.get_text_config(decoder=True), "layer_types", None)
+    is_full = layer_types is None or all(t == "full_attention" for t in layer_types)
+    return PreallocatedKVCacheKind.name if is_full else KVCacheKind.name
 
 
 def get_kv_cache_kind(name: str) -> KVCacheKind:

@@ -44,7 +44,12 @@ class ModelRunner:
     """Owns the model and its caches; all forward passes go through `_forward`."""
 
     def __init__(
-        self, model: Any, kv_cache: KVCacheKind, device: str = "cpu", fast_decode: bool = False
+        self,
+        model: Any,
+        kv_cache: KVCacheKind,
+        device: str = "cpu",
+        fast_decode: bool = False,
+        packed_batch_weights: bool = False,
     ) -> None:
         self.model = model
         self.kv_cache = kv_cache
@@ -55,7 +60,7 @@ class ModelRunner:
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         # The speed layer: decode steps through a fused hand-written forward (prefill always
         # takes the transformers path, which stays the reference).
-        self.fast_decoder = FastDecoder(model) if fast_decode else None
+        self.fast_decoder = FastDecoder(model, packed_batch_weights) if fast_decode else None
 
     @torch.inference_mode()
     def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:
@@ -85,6 +90,7 @@ class ModelRunner:
         batch.positions = batch.positions + 1
         return logits
 
+    @torch.inference_mode()
     def merge(self, batches: Sequence[DecodeBatch]) -> DecodeBatch:
         """One batch holding the rows of `batches` in order (shorter ones left-padded)."""
         if len(batches) == 1:
@@ -95,6 +101,7 @@ class ModelRunner:
         positions = torch.cat([b.positions for b in batches])
         return DecodeBatch(cache=cache, attention_mask=mask, positions=positions)
 
+    @torch.inference_mode()
     def select(self, batch: DecodeBatch, rows: Sequence[int]) -> DecodeBatch:
         """A batch with only `rows` of `batch`, in that order."""
         cache, mask = select_rows(

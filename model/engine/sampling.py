@@ -8,6 +8,7 @@ probability of the token, which is what RL needs; the shaping only decides which
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -71,6 +72,26 @@ def shape_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
     return logits
 
 
+def _choose(
+    logits: torch.Tensor,
+    sampler: RowSampler,
+    history: list[int],
+    errors: list[BaseException | None],
+    row: int,
+) -> int:
+    """One row's token: logits processor, then argmax or a draw from its own generator."""
+    if sampler.logits_processor is not None:
+        try:
+            logits = sampler.logits_processor(history, logits.clone())
+        except Exception as exc:
+            errors[row] = exc
+            return -1
+    if sampler.params.is_greedy:
+        return int(torch.argmax(logits))
+    probs = torch.softmax(shape_logits(logits, sampler.params), dim=-1)
+    return int(torch.multinomial(probs, 1, generator=sampler.generator))
+
+
 def sample_batch(
     logits: torch.Tensor,
     samplers: Sequence[RowSampler],
@@ -81,34 +102,27 @@ def sample_batch(
     `histories[i]` is row i's completion ids so far (what a logits processor conditions on).
     """
     logits = logits.float()
-    logprobs_all = torch.log_softmax(logits, dim=-1)  # (batch, vocab)
-    token_ids: list[int] = []
     errors: list[BaseException | None] = [None] * len(samplers)
-    for row, sampler in enumerate(samplers):
-        row_logits = logits[row]
-        if sampler.logits_processor is not None:
-            try:
-                row_logits = sampler.logits_processor(histories[row], row_logits.clone())
-            except Exception as exc:
-                errors[row] = exc
-                token_ids.append(-1)
-                continue
-        if sampler.params.is_greedy:
-            token_ids.append(int(torch.argmax(row_logits)))
-            continue
-        probs = torch.softmax(shape_logits(row_logits, sampler.params), dim=-1)
-        token_ids.append(int(torch.multinomial(probs, 1, generator=sampler.generator)))
+    if all(s.params.is_greedy and s.logits_processor is None for s in samplers):
+        token_ids = logits.argmax(dim=-1).tolist()  # the common case, in one call
+    else:
+        token_ids = [
+            _choose(logits[row], s, histories[row], errors, row) for row, s in enumerate(samplers)
+        ]
 
+    if not any(s.params.logprobs or s.params.top_logprobs for s in samplers):
+        return SampledTokens(token_ids, [math.nan] * len(samplers), [None] * len(samplers), errors)
+    logprobs_all = torch.log_softmax(logits, dim=-1)  # (batch, vocab)
     chosen = torch.tensor(token_ids, dtype=torch.long).clamp(min=0)
     logprobs = logprobs_all.gather(1, chosen[:, None]).squeeze(1).tolist()
-    top: list[list[tuple[int, float]] | None] = []
-    num_top = max((s.params.top_logprobs for s in samplers), default=0)
+    top: list[list[tuple[int, float]] | None] = [None] * len(samplers)
+    num_top = max(s.params.top_logprobs for s in samplers)
     if num_top:
         values, indices = torch.topk(logprobs_all, num_top, dim=-1)
         for row, sampler in enumerate(samplers):
             k = sampler.params.top_logprobs
-            pairs = zip(indices[row, :k].tolist(), values[row, :k].tolist(), strict=True)
-            top.append(list(pairs) if k else None)
-    else:
-        top = [None] * len(samplers)
+            if k:
+                top[row] = list(
+                    zip(indices[row, :k].tolist(), values[row, :k].tolist(), strict=True)
+                )
     return SampledTokens(token_ids=token_ids, logprobs=logprobs, top_logprobs=top, errors=errors)

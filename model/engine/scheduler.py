@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 
 from model.engine.runner import DecodeBatch, ModelRunner
@@ -40,6 +41,8 @@ class SchedulerStats:
     max_batch_size_seen: int = 0
     num_batched_steps: int = 0  # decode steps that ran more than one row
     num_failed: int = 0
+    prefill_s: float = 0.0  # wall time in prefill (forward + first-token sampling)
+    decode_s: float = 0.0  # wall time in decode steps (forward + sampling + bookkeeping)
 
 
 class Scheduler:
@@ -112,6 +115,7 @@ class Scheduler:
 
     def _prefill(self, seq: Sequence) -> DecodeBatch | None:
         """Prefill one sequence and sample its first token; its 1-row batch if it goes on."""
+        started = time.perf_counter()
         try:
             logits, batch = self.runner.prefill(seq.prompt_ids)
             sampled = sample_batch(logits[None, :], [seq.sampler], [seq.completion_ids])
@@ -120,6 +124,7 @@ class Scheduler:
             self._fail(seq, exc)
             return None
         self.stats.num_prefills += 1
+        self.stats.prefill_s += time.perf_counter() - started
         seq.status = SequenceStatus.RUNNING
         if self._record(seq, sampled, 0):
             return None
@@ -135,6 +140,7 @@ class Scheduler:
         if not self._running or self._batch is None:
             return
         batch_size = len(self._running)
+        started = time.perf_counter()
         self.stats.max_batch_size_seen = max(self.stats.max_batch_size_seen, batch_size)
         try:
             logits = self.runner.decode(self._batch, [s.last_token_id for s in self._running])
@@ -153,6 +159,7 @@ class Scheduler:
         done = [row for row, seq in enumerate(self._running) if self._record(seq, sampled, row)]
         if done:
             self._retire(done)
+        self.stats.decode_s += time.perf_counter() - started
 
     def _record(self, seq: Sequence, sampled: SampledTokens, row: int) -> bool:
         """Append row's token to `seq`; answer it if it is done. True when it left the batch."""

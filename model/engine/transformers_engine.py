@@ -8,12 +8,11 @@ thread at the same time; each blocks (or streams) only on its own request.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,12 +26,13 @@ from model.engine.checkpoint import (
     resolve_source,
 )
 from model.engine.fast_decode import unsupported_reason
-from model.engine.kv_cache import get_kv_cache_kind, kv_cache_names
+from model.engine.kv_cache import get_kv_cache_kind, resolve_kv_cache_name
 from model.engine.runner import ModelRunner
 from model.engine.sampling import LogitsProcessor, RowSampler
 from model.engine.scheduler import Scheduler, SchedulerStats
 from model.engine.sequence import Detokenizer
 from model.engine.sequence import Sequence as GenSequence
+from model.engine.transformers_config import EMBEDDED, TransformersEngineConfig
 from model.engine.types import (
     ChatResult,
     EngineError,
@@ -43,55 +43,13 @@ from model.engine.types import (
     ToolSpec,
 )
 
-EMBEDDED = "embedded"
-_DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
+__all__ = ["TransformersEngine", "TransformersEngineConfig"]
+
+logger = logging.getLogger(__name__)
+
 # Token strings that end a turn in common chat formats, besides the tokenizer's own EOS.
 _END_OF_TURN_TOKENS = ("<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>")
 _WAIT_POLL_S = 1.0
-
-
-@dataclass(frozen=True)
-class TransformersEngineConfig:
-    """How to load and run the embedded backend. Validated when built."""
-
-    model: str | None = None
-    """Checkpoint directory, .gguf file, or hub id (online only); None/"embedded" = SmolLM2-135M."""
-    model_id: str | None = None
-    """Name reported in results and info(); default derived from the source."""
-    cache_dir: Path | None = None
-    """Where converted GGUF checkpoints go; default $HUIJIN_CACHE_DIR or the user cache dir."""
-    device: str = "cpu"
-    """Torch device: cpu, cuda, cuda:1, or auto."""
-    dtype: str = "auto"
-    """Weight dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16 or float16."""
-    max_batch_size: int = 16
-    """Most sequences decoded together; more requests wait for a free row."""
-    num_threads: int | None = None
-    """Torch intra-op threads (process-wide); None leaves torch's default."""
-    kv_cache: str = "dynamic"
-    """KV cache kind by name (see kv_cache.register_kv_cache): dynamic or preallocated."""
-    fast_decode: bool = False
-    """Decode through the fused Llama-family step (fast_decode.py); prefill is unchanged."""
-    attn_implementation: str = "sdpa"
-    """transformers attention implementation: sdpa or eager."""
-    max_context_tokens: int | None = None
-    """Cap on prompt + completion tokens; default the model's max_position_embeddings."""
-
-    def __post_init__(self) -> None:
-        if self.max_batch_size < 1:
-            raise ValueError("max_batch_size must be at least 1")
-        if self.num_threads is not None and self.num_threads < 1:
-            raise ValueError("num_threads must be at least 1, or None for torch's default")
-        if self.dtype not in _DTYPE_NAMES:
-            raise ValueError(f"dtype must be one of {', '.join(_DTYPE_NAMES)}; got {self.dtype!r}")
-        if self.kv_cache not in kv_cache_names():
-            raise ValueError(
-                f"kv_cache must be one of {', '.join(kv_cache_names())}; got {self.kv_cache!r}"
-            )
-        if self.attn_implementation not in ("sdpa", "eager"):
-            raise ValueError("attn_implementation must be 'sdpa' or 'eager'")
-        if self.max_context_tokens is not None and self.max_context_tokens < 2:
-            raise ValueError("max_context_tokens must be at least 2")
 
 
 class TransformersEngine:
@@ -129,12 +87,18 @@ class TransformersEngine:
         self._load_time_s = time.perf_counter() - started
 
     def _make_runner(self, model: Any) -> ModelRunner:
-        kv_cache = get_kv_cache_kind(self.config.kv_cache)
-        if self.config.fast_decode:
-            reason = unsupported_reason(model)
-            if reason is not None:
-                raise EngineError(f"fast_decode cannot be used here ({reason}); set fast_decode=False")
-        return ModelRunner(model, kv_cache, self._device, fast_decode=self.config.fast_decode)
+        kv_cache = get_kv_cache_kind(resolve_kv_cache_name(self.config.kv_cache, model.config))
+        fast_decode = self.config.fast_decode
+        if fast_decode and (reason := unsupported_reason(model)) is not None:
+            logger.warning("fast_decode is off for this model (%s); using the plain path", reason)
+            fast_decode = False
+        return ModelRunner(
+            model,
+            kv_cache,
+            self._device,
+            fast_decode=fast_decode,
+            packed_batch_weights=self.config.packed_batch_weights,
+        )
 
     # -- the ChatEngine protocol ------------------------------------------------------------
 
@@ -143,7 +107,10 @@ class TransformersEngine:
         return self._model_id
 
     def info(self) -> ModelInfo:
+        """What is loaded; memory_bytes counts the weights plus any prepacked copy."""
         params = list(self._model.parameters())  # tied weights appear once
+        fast = self._runner.fast_decoder
+        packed_bytes = fast.packed_bytes if fast is not None else 0
         return ModelInfo(
             model_id=self._model_id,
             backend="transformers",
@@ -151,13 +118,14 @@ class TransformersEngine:
             dtype=str(self._dtype).removeprefix("torch."),
             device=self._device,
             num_parameters=sum(p.numel() for p in params),
-            memory_bytes=sum(p.numel() * p.element_size() for p in params),
+            memory_bytes=sum(p.numel() * p.element_size() for p in params) + packed_bytes,
             load_time_s=self._load_time_s,
             context_length=self._context_length,
             extra={
                 "checkpoint_dir": str(self._source.checkpoint_dir),
-                "kv_cache": self.config.kv_cache,
-                "fast_decode": self.config.fast_decode,
+                "kv_cache": self._runner.kv_cache.name,
+                "fast_decode": fast is not None,
+                "packed_weights_bytes": packed_bytes,
                 "max_batch_size": self.config.max_batch_size,
                 "num_threads": torch.get_num_threads(),
                 "native_tool_template": self._template.is_native_tools,
@@ -215,6 +183,9 @@ class TransformersEngine:
         To continue a partial assistant turn, render with `render_prompt` and append the text.
         """
         ids = self.tokenize(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
+        vocab_size = self._model.get_input_embeddings().num_embeddings
+        if any(not 0 <= i < vocab_size for i in ids):
+            raise EngineError(f"token ids must be in [0, {vocab_size}); got one outside that range")
         return self._wait(self._submit(ids, params, False, logits_processor))
 
     def close(self) -> None:

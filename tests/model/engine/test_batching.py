@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 import torch
 
-from model.engine.kv_cache import PreallocatedKVCacheKind
+from model.engine.kv_cache import KVCacheKind, PreallocatedKVCacheKind
 from model.engine.runner import DecodeBatch, ModelRunner
 from model.engine.sampling import RowSampler
 from model.engine.scheduler import Scheduler
@@ -159,7 +159,7 @@ def test_close_aborts_pending_and_running_requests(embedded_engine: Transformers
 
 def test_runner_merge_and_select_match_solo_decoding(embedded_engine: TransformersEngine) -> None:
     """Rows of different lengths merged, decoded, one removed: logits stay those of solo runs."""
-    for kind in (embedded_engine._runner.kv_cache, PreallocatedKVCacheKind()):
+    for kind in (KVCacheKind(), PreallocatedKVCacheKind()):
         runner = ModelRunner(embedded_engine._runner.model, kind)
         prompts = [embedded_engine.tokenize(p) for p in PROMPTS[:3]]
         steps = 4

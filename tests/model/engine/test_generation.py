@@ -125,6 +125,8 @@ def test_user_errors_are_engine_errors(embedded_engine: TransformersEngine) -> N
     too_long = [1] * (embedded_engine.info().context_length + 1)
     with pytest.raises(EngineError, match="context"):
         embedded_engine.complete(too_long, greedy(2))
+    with pytest.raises(EngineError, match="token ids"):
+        embedded_engine.complete([1, 10**9], greedy(2))
 
 
 def test_forced_tool_call_finishes_with_tool_calls(embedded_engine: TransformersEngine) -> None:
@@ -149,5 +151,7 @@ def test_info_describes_the_model(embedded_engine: TransformersEngine) -> None:
     assert info.backend == "transformers" and info.model_id == "SmolLM2-135M-Instruct"
     assert info.source.endswith(".gguf") and info.dtype == "float32" and info.device == "cpu"
     assert 130e6 < info.num_parameters < 140e6
-    assert info.memory_bytes == info.num_parameters * 4
+    weights_bytes = info.num_parameters * 4
+    assert info.memory_bytes == weights_bytes + info.extra["packed_weights_bytes"]
+    assert info.extra["fast_decode"] and info.extra["kv_cache"] == "preallocated"
     assert info.context_length == 8192 and info.load_time_s > 0

@@ -4,8 +4,8 @@ A running batch is a `DecodeBatch`: one KV cache for all rows, left-padded, with
 mask (1 = real token) and each row's next position id. Rows are prompts of different lengths that
 joined at different times, so positions are per row and never derived from the cache length.
 
-Each prompt is prefilled on its own (no padding, so its prompt logits are exactly those of a solo
-run) and then merged into the batch; a finished row is selected out. The scheduler decides when;
+Prompts arriving together are prefilled together (left-padded when their lengths differ), then
+merged into the running batch; a finished row is selected out. The scheduler decides when;
 this module only does the tensor work, under `torch.inference_mode`, on the scheduler thread.
 """
 
@@ -62,20 +62,34 @@ class ModelRunner:
         # takes the transformers path, which stays the reference).
         self.fast_decoder = FastDecoder(model, packed_batch_weights) if fast_decode else None
 
-    @torch.inference_mode()
     def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:
         """Run one prompt; return the logits (vocab,) for its next token and its 1-row batch."""
-        input_ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=self.device)
-        num_tokens = input_ids.shape[1]
-        cache = self.kv_cache.new(self.model_config)
-        positions = torch.arange(num_tokens, device=self.device)[None, :]  # (1, tokens)
-        logits = self._forward(input_ids, None, positions, cache)  # (1, vocab)
-        batch = DecodeBatch(
-            cache=cache,
-            attention_mask=torch.ones((1, num_tokens), dtype=torch.long, device=self.device),
-            positions=torch.tensor([num_tokens], dtype=torch.long, device=self.device),
-        )
+        logits, batch = self.prefill_many([prompt_ids])
         return logits[0], batch
+
+    @torch.inference_mode()
+    def prefill_many(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, DecodeBatch]:
+        """Run prompts in one left-padded forward; next-token logits (rows, vocab) and their batch.
+
+        One prompt runs unpadded (its logits are exactly a solo run's). Several share one forward:
+        a few large matmuls are much faster on CPU than many small ones, and the padding is
+        masked, so each row matches its solo run up to float rounding.
+        """
+        longest = max(len(p) for p in prompts)
+        # Pad with each row's own first token: any real id works, the mask hides it.
+        rows = [[p[0]] * (longest - len(p)) + list(p) for p in prompts]
+        input_ids = torch.tensor(rows, dtype=torch.long, device=self.device)  # (rows, tokens)
+        mask = torch.tensor(
+            [[0] * (longest - len(p)) + [1] * len(p) for p in prompts],
+            dtype=torch.long,
+            device=self.device,
+        )
+        positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # pads get 0; they are never attended
+        cache = self.kv_cache.new(self.model_config)
+        is_padded = any(len(p) < longest for p in prompts)
+        logits = self._forward(input_ids, mask if is_padded else None, positions, cache)
+        lengths = torch.tensor([len(p) for p in prompts], dtype=torch.long, device=self.device)
+        return logits, DecodeBatch(cache=cache, attention_mask=mask, positions=lengths)
 
     @torch.inference_mode()
     def decode(self, batch: DecodeBatch, token_ids: Sequence[int]) -> torch.Tensor:

@@ -3,13 +3,13 @@
 Callers on any thread put a `Sequence` into the inbox and wait on that sequence's own event queue;
 nobody ever holds a lock around generation. The scheduler thread loops:
 
-1. admit: take waiting sequences while the batch has room (blocking only when idle), prefill each
-   alone, sample its first token and merge it into the running batch;
+1. admit: take waiting sequences while the batch has room (blocking only when idle), prefill
+   them (prompts of similar length in one forward), sample first tokens, merge into the batch;
 2. decode: one forward step for every running row, sample, record, and stream deltas;
 3. retire: finished or cancelled rows are answered and selected out of the batch.
 
 So a request arriving mid-generation joins at the next step instead of waiting for the batch to
-drain. Failures stay local: a prompt that fails in prefill fails alone, a failing decode step
+drain. Failures stay local: a prefill that fails fails its own group, a failing decode step
 fails the rows in that step, and the thread keeps serving.
 """
 
@@ -29,6 +29,27 @@ from model.engine.types import EngineError, FinishReason, StreamEvent
 logger = logging.getLogger(__name__)
 
 _IDLE_POLL_S = 0.5  # how often an idle scheduler re-checks for shutdown
+# Prompts share a prefill forward while the padded group stays within these bounds: the padding
+# costs compute and the masked attention scores grow with rows x tokens^2.
+MAX_PREFILL_TOKENS = 4096
+MAX_PADDING_RATIO = 1.25
+
+
+def group_for_prefill(seqs: list[Sequence]) -> list[list[Sequence]]:
+    """Split newcomers into groups of similar prompt length that are prefilled together."""
+    groups: list[list[Sequence]] = []
+    current: list[Sequence] = []
+    for seq in sorted(seqs, key=lambda s: len(s.prompt_ids)):
+        candidate = [*current, seq]
+        padded = len(seq.prompt_ids) * len(candidate)  # sorted: this one is the longest
+        real = sum(len(s.prompt_ids) for s in candidate)
+        if current and (padded > MAX_PREFILL_TOKENS or padded > MAX_PADDING_RATIO * real):
+            groups.append(current)
+            candidate = [seq]
+        current = candidate
+    if current:
+        groups.append(current)
+    return groups
 
 
 @dataclass
@@ -107,29 +128,36 @@ class Scheduler:
                 self._finish(item, FinishReason.ABORT)
             else:
                 newcomers.append(item)
-        joined = [self._prefill(seq) for seq in newcomers]
+        joined = [self._prefill(group) for group in group_for_prefill(newcomers)]
         batches = [batch for batch in joined if batch is not None]
         if batches:
             current = [self._batch] if self._batch is not None else []
             self._batch = self.runner.merge(current + batches)
 
-    def _prefill(self, seq: Sequence) -> DecodeBatch | None:
-        """Prefill one sequence and sample its first token; its 1-row batch if it goes on."""
+    def _prefill(self, group: list[Sequence]) -> DecodeBatch | None:
+        """Prefill a group and sample first tokens; the batch of the rows that go on, if any."""
         started = time.perf_counter()
         try:
-            logits, batch = self.runner.prefill(seq.prompt_ids)
-            sampled = sample_batch(logits[None, :], [seq.sampler], [seq.completion_ids])
+            logits, batch = self.runner.prefill_many([seq.prompt_ids for seq in group])
+            sampled = sample_batch(
+                logits, [seq.sampler for seq in group], [seq.completion_ids for seq in group]
+            )
         except Exception as exc:
             logger.exception("prefill failed")
-            self._fail(seq, exc)
+            for seq in group:
+                self._fail(seq, exc)
             return None
-        self.stats.num_prefills += 1
+        self.stats.num_prefills += len(group)
         self.stats.prefill_s += time.perf_counter() - started
-        seq.status = SequenceStatus.RUNNING
-        if self._record(seq, sampled, 0):
+        keep = []
+        for row, seq in enumerate(group):
+            seq.status = SequenceStatus.RUNNING
+            if not self._record(seq, sampled, row):
+                keep.append(row)
+                self._running.append(seq)
+        if not keep:
             return None
-        self._running.append(seq)
-        return batch
+        return batch if len(keep) == len(group) else self.runner.select(batch, keep)
 
     def _decode_step(self) -> None:
         cancelled = [row for row, seq in enumerate(self._running) if seq.is_cancelled]

@@ -12,7 +12,7 @@ import torch
 from model.engine.kv_cache import KVCacheKind, PreallocatedKVCacheKind
 from model.engine.runner import DecodeBatch, ModelRunner
 from model.engine.sampling import RowSampler
-from model.engine.scheduler import Scheduler
+from model.engine.scheduler import Scheduler, group_for_prefill
 from model.engine.sequence import Detokenizer
 from model.engine.sequence import Sequence as GenSequence
 from model.engine.transformers_engine import TransformersEngine
@@ -190,3 +190,22 @@ def test_runner_merge_and_select_match_solo_decoding(embedded_engine: Transforme
                 batch = runner.select(batch, [0, 1])
                 tokens, rows = tokens[:2], rows[:2]
         assert batch.attention_mask.shape[1] == max(len(p) for p in prompts[:2]) + steps
+
+
+def test_prefill_groups_similar_lengths() -> None:
+    def seq_of(length: int) -> GenSequence:
+        params = SamplingParams()
+        return GenSequence([1] * length, params, RowSampler.create(params), "m", 8192)
+
+    groups = group_for_prefill([seq_of(n) for n in (40, 10, 42, 11, 3000, 2000)])
+    assert [[len(s.prompt_ids) for s in g] for g in groups] == [[10, 11], [40, 42], [2000], [3000]]
+
+
+def test_shared_prefill_matches_solo_prefill(embedded_engine: TransformersEngine) -> None:
+    runner = embedded_engine._runner
+    prompts = [embedded_engine.tokenize(p) for p in PROMPTS]
+    together, batch = runner.prefill_many(prompts)
+    assert batch.is_padded and batch.positions.tolist() == [len(p) for p in prompts]
+    for row, ids in enumerate(prompts):
+        alone, _ = runner.prefill(ids)
+        assert torch.allclose(together[row], alone, atol=1e-3)

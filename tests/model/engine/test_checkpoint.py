@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from model.engine.checkpoint import embedded_gguf_path, load_checkpoint, resolve_source
-from model.engine.gguf_convert import COMPLETE_MARKER, converted_dir
+from model.engine.gguf_convert import COMPLETE_MARKER, converted_dir, ensure_converted
 from model.engine.transformers_engine import TransformersEngine, TransformersEngineConfig
 from model.engine.types import EngineError
 
@@ -94,3 +94,14 @@ def test_config_validation_says_how_to_fix() -> None:
         TransformersEngineConfig(max_batch_size=0)
     with pytest.raises(ValueError, match="kv_cache must be one of"):
         TransformersEngineConfig(kv_cache="nope")
+
+
+@pytest.mark.slow
+def test_fresh_conversion_is_atomic_and_loadable(tmp_path: Path) -> None:
+    """Converting from scratch (~40 s): only the finished directory is left behind."""
+    target = ensure_converted(embedded_gguf_path(), tmp_path)
+    assert (target / COMPLETE_MARKER).is_file()
+    assert [p.name for p in target.parent.iterdir()] == [target.name]  # no temp leftovers
+    model, tokenizer = load_checkpoint(target, torch.float32, "cpu")
+    assert tokenizer.eos_token == "<|im_end|>"
+    assert getattr(model.config, "quantization_config", None) is None

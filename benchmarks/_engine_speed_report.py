@@ -170,7 +170,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Decode tok/s = (new tokens - 1) / (time for all - time for 1 token), same prompt shape; "
         "batch aggregate includes prefill. TTFT = wall time of a 1-token chat on a fresh prefix. "
-        "Each backend runs in its own process (peak RSS is per backend).",
+        "Each backend runs in its own process (peak RSS is per backend). "
+        f"Ratios are against `{report.get('reference')}`, the faster llama.cpp run.",
         "",
     ]
     return "\n".join(lines)

@@ -6,9 +6,11 @@ step, three separate q/k/v and two gate/up matmuls. Here (in the spirit of gpt-f
 fused q|k|v matmul, rotary, cache update, SDPA over the kv heads, o-proj, fused gate|up matmul,
 down-proj, with the weights stored in whichever memory layout MKL's matrix-vector kernels stream
 fastest. The fused tensors replace the model's own weights (its modules then hold views), so
-prefill, which stays on the transformers path, reads the same memory. Only the optional oneDNN
-copy for batched steps (`packed_batch_weights`) costs memory: one more copy of the weights, made
-at the first step with two or more rows.
+prefill, which stays on the transformers path, reads the same memory. Two optional extra copies
+trade memory for speed: `decode_weights="float16"` keeps an fbgemm float16 copy (half the size)
+that every decode step streams instead (the largest win: a step is bound by weight bytes), and
+with float32 decode weights `packed_batch_weights` adds a oneDNN copy for steps of 2+ rows, made
+at the first such step.
 
 Only decode (one new token per row) goes through here; the transformers forward stays the
 reference, selected with `fast_decode=False`, and tests compare the two.
@@ -24,6 +26,7 @@ import torch.nn.functional as F
 from transformers import Cache
 
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2")
+DECODE_WEIGHTS = ("float32", "float16")
 _PACK_BATCH_HINT = 8
 
 
@@ -47,7 +50,9 @@ class _Projection:
     Measured on AVX2 CPUs with MKL: for one row, `x @ W.T` with W.T stored contiguously streams
     the weights faster than F.linear whenever the layer widens (q|k|v, gate|up, vocabulary head),
     and as fast otherwise. For several rows MKL's small-M matmuls are 1.5-2x slower than oneDNN
-    with prepacked weights, so `pack()` optionally adds a oneDNN copy for batched steps.
+    with prepacked weights, so `pack_onednn()` optionally adds a oneDNN copy for batched steps.
+    Faster still, `pack_fp16()` adds an fbgemm copy in float16 (half the bytes to stream, fp32
+    arithmetic) that then serves every decode step.
     """
 
     def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor | None]) -> None:
@@ -69,24 +74,46 @@ class _Projection:
                 [b.detach() if b is not None else z for b, z in zip(biases, zeros, strict=True)]
             )
         self.packed: torch.Tensor | None = None
+        self.fp16: Any = None  # fbgemm's packed float16 weight (an opaque ScriptObject)
 
-    def pack(self) -> None:
+    @property
+    def out_in(self) -> torch.Tensor:
+        return self.weight.t() if self.is_transposed else self.weight  # (out, in)
+
+    def pack_onednn(self) -> None:
         """Add the oneDNN copy: (out, in) in its blocked layout, tuned for about 8 rows."""
-        full = self.weight.t() if self.is_transposed else self.weight  # (out, in)
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(full.contiguous(), _PACK_BATCH_HINT)
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(
+            self.out_in.contiguous(), _PACK_BATCH_HINT
+        )
+
+    def pack_fp16(self) -> None:
+        """Add the fbgemm float16 copy used for every decode step from now on."""
+        self.fp16 = torch.ops.quantized.linear_prepack_fp16(self.out_in.contiguous(), self.bias)
 
     def views(self) -> list[torch.Tensor]:
         """(out, in) views of each fused part, to hand back to the original modules."""
-        full = self.weight.t() if self.is_transposed else self.weight  # (out, in)
-        return list(torch.split(full, self.splits, dim=0))
+        return list(torch.split(self.out_in, self.splits, dim=0))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fp16 is not None:
+            return torch.ops.quantized.linear_dynamic_fp16(x, self.fp16)
         if self.packed is not None and x.shape[0] > 1:
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         if self.is_transposed:
             out = x @ self.weight
             return out + self.bias if self.bias is not None else out
         return F.linear(x, self.weight, self.bias)
+
+
+def can_use_fp16_weights(model: Any) -> bool:
+    """fbgemm's float16-weight GEMM exists for float32 CPU models on x86 builds."""
+    weight = model.lm_head.weight
+    return (
+        weight.device.type == "cpu"
+        and weight.dtype == torch.float32
+        and "fbgemm" in torch.backends.quantized.supported_engines
+        and hasattr(torch.ops.quantized, "linear_prepack_fp16")
+    )
 
 
 def can_pack_for_onednn(model: Any) -> bool:
@@ -118,18 +145,23 @@ class _Layer:
 class FastDecoder:
     """One decode step: (batch, 1) token ids -> next-token logits (batch, vocab)."""
 
-    def __init__(self, model: Any, packed_batch_weights: bool = False) -> None:
+    def __init__(
+        self, model: Any, packed_batch_weights: bool = False, decode_weights: str = "float32"
+    ) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
             raise ValueError(f"fast_decode is not available for this model: {reason}")
+        if decode_weights not in DECODE_WEIGHTS:
+            raise ValueError(f"decode_weights must be one of {DECODE_WEIGHTS}")
         config = model.config
         self.num_heads = config.num_attention_heads
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
         self.eps = config.rms_norm_eps
+        self.is_fp16 = decode_weights == "float16" and can_use_fp16_weights(model)
         # The oneDNN copies are made at the first batched step, so a single-stream user (the CLI)
         # never pays their memory or the seconds it takes to pack them.
-        self.wants_packed = packed_batch_weights and can_pack_for_onednn(model)
+        self.wants_packed = packed_batch_weights and not self.is_fp16 and can_pack_for_onednn(model)
         self.is_packed = False
         base = model.model
         self.embed = base.embed_tokens
@@ -143,6 +175,9 @@ class FastDecoder:
             model.lm_head.weight = self.embed.weight
         else:
             _adopt(model.lm_head, self.lm_head.views()[0])
+        if self.is_fp16:
+            for projection in self.projections:
+                projection.pack_fp16()
 
     @property
     def projections(self) -> list[_Projection]:
@@ -151,17 +186,19 @@ class FastDecoder:
 
     @property
     def packed_bytes(self) -> int:
-        """Memory held by the oneDNN copies (0 until the first batched step, or without them)."""
-        return sum(
-            p.packed.numel() * p.packed.element_size()
-            for p in self.projections
-            if p.packed is not None
-        )
+        """Memory held by the extra decode copies (fp16, or oneDNN once a batch has run)."""
+        total = 0
+        for p in self.projections:
+            if p.fp16 is not None:
+                total += p.out_in.numel() * 2
+            if p.packed is not None:
+                total += p.packed.numel() * p.packed.element_size()
+        return total
 
     def pack(self) -> None:
         """Make the oneDNN copies for batched steps (all at once, so every step is consistent)."""
         for projection in self.projections:
-            projection.pack()
+            projection.pack_onednn()
         self.is_packed = True
 
     def _fuse_layer(self, layer: Any) -> _Layer:

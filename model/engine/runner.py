@@ -50,6 +50,7 @@ class ModelRunner:
         device: str = "cpu",
         fast_decode: bool = False,
         packed_batch_weights: bool = False,
+        decode_weights: str = "float32",
     ) -> None:
         self.model = model
         self.kv_cache = kv_cache
@@ -60,7 +61,9 @@ class ModelRunner:
         self._cache_kwarg = "cache" if "cache" in params else "past_key_values"
         # The speed layer: decode steps through a fused hand-written forward (prefill always
         # takes the transformers path, which stays the reference).
-        self.fast_decoder = FastDecoder(model, packed_batch_weights) if fast_decode else None
+        self.fast_decoder = (
+            FastDecoder(model, packed_batch_weights, decode_weights) if fast_decode else None
+        )
 
     def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:
         """Run one prompt; return the logits (vocab,) for its next token and its 1-row batch."""

@@ -98,6 +98,7 @@ class TransformersEngine:
             self._device,
             fast_decode=fast_decode,
             packed_batch_weights=self.config.packed_batch_weights,
+            decode_weights=self.config.decode_weights,
         )
 
     # -- the ChatEngine protocol ------------------------------------------------------------
@@ -125,6 +126,7 @@ class TransformersEngine:
                 "checkpoint_dir": str(self._source.checkpoint_dir),
                 "kv_cache": self._runner.kv_cache.name,
                 "fast_decode": fast is not None,
+                "decode_weights": "float16" if fast is not None and fast.is_fp16 else "float32",
                 "packed_weights_bytes": packed_bytes,
                 "max_batch_size": self.config.max_batch_size,
                 "num_threads": torch.get_num_threads(),

@@ -41,28 +41,59 @@ def _decode_trace(runner: ModelRunner, prompts: list[list[int]]) -> tuple[list, 
     return all_tokens, all_logits
 
 
-@pytest.fixture(scope="module")
-def fast_runner(embedded_engine: TransformersEngine) -> ModelRunner:
-    """A second copy of the model (the fast path re-lays out its weights in place)."""
-    checkpoint = Path(embedded_engine.info().extra["checkpoint_dir"])
+def _fresh_fast_runner(engine: TransformersEngine, decode_weights: str) -> ModelRunner:
+    """Another copy of the model (the fast path re-lays out its weights in place)."""
+    checkpoint = Path(engine.info().extra["checkpoint_dir"])
     model, _ = load_checkpoint(checkpoint, torch.float32, "cpu")
     assert unsupported_reason(model) is None
-    assert can_pack_for_onednn(model)
     return ModelRunner(
-        model, PreallocatedKVCacheKind(), fast_decode=True, packed_batch_weights=True
+        model,
+        PreallocatedKVCacheKind(),
+        fast_decode=True,
+        packed_batch_weights=True,
+        decode_weights=decode_weights,
     )
 
 
-def test_fast_decode_matches_the_transformers_forward(
-    embedded_engine: TransformersEngine, fast_runner: ModelRunner
-) -> None:
-    prompts = [embedded_engine.tokenize(p) for p in PROMPTS]
+@pytest.fixture(scope="module")
+def fast_runner(embedded_engine: TransformersEngine) -> ModelRunner:
+    """float32 decode weights: MKL for one row, oneDNN-prepacked for batched steps."""
+    runner = _fresh_fast_runner(embedded_engine, "float32")
+    assert can_pack_for_onednn(runner.model)
+    return runner
+
+
+@pytest.fixture(scope="module")
+def reference_trace(embedded_engine: TransformersEngine) -> tuple[list, list]:
+    """The plain transformers path (dynamic cache, model forward) on the same trace."""
     reference = ModelRunner(embedded_engine._runner.model, KVCacheKind())
-    ref_tokens, ref_logits = _decode_trace(reference, prompts)
+    return _decode_trace(reference, [embedded_engine.tokenize(p) for p in PROMPTS])
+
+
+def test_fast_decode_matches_the_transformers_forward(
+    embedded_engine: TransformersEngine, fast_runner: ModelRunner, reference_trace: tuple
+) -> None:
+    ref_tokens, ref_logits = reference_trace
+    prompts = [embedded_engine.tokenize(p) for p in PROMPTS]
     fast_tokens, fast_logits = _decode_trace(fast_runner, prompts)
+    assert fast_runner.fast_decoder is not None and fast_runner.fast_decoder.is_packed
     assert fast_tokens == ref_tokens
     for ref, fast in zip(ref_logits, fast_logits, strict=True):
         assert torch.allclose(ref, fast, atol=1e-3), (ref - fast).abs().max()
+
+
+def test_fp16_decode_weights_stay_close_to_the_reference(
+    embedded_engine: TransformersEngine, reference_trace: tuple
+) -> None:
+    """float16 weight copies (fbgemm, the default): logits within a few 1e-2, same tokens."""
+    fp16_runner = embedded_engine._runner  # the session engine runs the default fast path
+    assert fp16_runner.fast_decoder is not None and fp16_runner.fast_decoder.is_fp16
+    ref_tokens, ref_logits = reference_trace
+    prompts = [embedded_engine.tokenize(p) for p in PROMPTS]
+    fp16_tokens, fp16_logits = _decode_trace(fp16_runner, prompts)
+    assert fp16_tokens == ref_tokens
+    for ref, got in zip(ref_logits, fp16_logits, strict=True):
+        assert torch.allclose(ref, got, atol=5e-2), (ref - got).abs().max()
 
 
 def test_fast_decode_keeps_one_copy_of_the_weights(fast_runner: ModelRunner) -> None:
@@ -93,11 +124,19 @@ def _tiny(model_type: str) -> torch.nn.Module:
 
 
 @pytest.mark.parametrize("model_type", ["llama", "qwen2"])
-@pytest.mark.parametrize("packed", [False, True])
-def test_fast_decode_on_other_llama_family_shapes(model_type: str, packed: bool) -> None:
+@pytest.mark.parametrize(
+    ("decode_weights", "packed"), [("float32", False), ("float32", True), ("float16", False)]
+)
+def test_fast_decode_on_other_llama_family_shapes(
+    model_type: str, decode_weights: str, packed: bool
+) -> None:
     reference = ModelRunner(_tiny(model_type), KVCacheKind())
     fast = ModelRunner(
-        _tiny(model_type), PreallocatedKVCacheKind(), fast_decode=True, packed_batch_weights=packed
+        _tiny(model_type),
+        PreallocatedKVCacheKind(),
+        fast_decode=True,
+        packed_batch_weights=packed,
+        decode_weights=decode_weights,
     )
     if model_type == "qwen2":
         assert fast.model.model.layers[0].self_attn.q_proj.bias is not None
@@ -105,5 +144,6 @@ def test_fast_decode_on_other_llama_family_shapes(model_type: str, packed: bool)
     ref_tokens, ref_logits = _decode_trace(reference, prompts)
     fast_tokens, fast_logits = _decode_trace(fast, prompts)
     assert fast_tokens == ref_tokens
+    atol = 1e-2 if decode_weights == "float16" else 1e-4
     for ref, got in zip(ref_logits, fast_logits, strict=True):
-        assert torch.allclose(ref, got, atol=1e-4), (ref - got).abs().max()
+        assert torch.allclose(ref, got, atol=atol), (ref - got).abs().max()

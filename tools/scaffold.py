@@ -11,7 +11,7 @@ import tools.builtin
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,48}$")
 
-MODULE_TEMPLATE = '''"""{title}: TODO say in one line what this tool answers."""
+MODULE_TEMPLATE = '''"""{title}: grows an amount by a rate (the scaffold's example; replace it)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,11 @@ class {camel}Result(ToolResult):
 
 
 def {name}(args: {camel}Args, context: ToolContext) -> {camel}Result:
-    """TODO: describe what the tool does and when to use it (this is the tool's description)."""
+    """Grow an amount by one period's rate and give the resulting value.
+
+    This docstring is the description the model reads: when you change what the tool does, say
+    here what it answers and when to use it.
+    """
     # Market data: context.market.period(ticker, start, end) -> bars, source, notes.
     # Database: `with context.database.session() as session: ...`.
     # Errors the user can fix: raise ToolError("one line that says what to do").

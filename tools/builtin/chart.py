@@ -9,7 +9,7 @@ from pydantic import Field
 
 from tools.builtin.args import DateRangeArgs, Ticker
 from tools.builtin.prices import resolve_end
-from tools.market.period import basis_note, common_window
+from tools.market.period import basis_note, combined_notes, combined_source, common_window
 from tools.result import ToolResult, fmt_num
 from tools.tool import ToolContext, define_tool
 
@@ -42,7 +42,7 @@ def price_chart(args: ChartArgs, context: ToolContext) -> Chart:
     end = resolve_end(args, context)
     periods = [context.market.period(ticker, args.start, end) for ticker in tickers]
     prices, notes = common_window(periods)
-    notes = [*dict.fromkeys(n for p in periods for n in p.notes), *notes]
+    notes = combined_notes(periods, notes)
     note = basis_note(periods)
     if note:
         notes.append(note)
@@ -78,7 +78,7 @@ def price_chart(args: ChartArgs, context: ToolContext) -> Chart:
         end=last,
         final_values=final_values,
         normalized=args.normalize,
-        source=" | ".join(dict.fromkeys(p.source for p in periods)),
+        source=combined_source(periods),
         as_of=last,
         notes=notes,
         figure=figure,

@@ -11,7 +11,7 @@ from pydantic import Field
 from tools import metrics
 from tools.builtin.args import DateRangeArgs, Ticker
 from tools.builtin.prices import resolve_end
-from tools.market.period import basis_note, common_window
+from tools.market.period import basis_note, combined_notes, combined_source, common_window
 from tools.result import ToolResult, fmt_num, fmt_pct
 from tools.tool import ToolContext, ToolError, define_tool
 
@@ -51,7 +51,7 @@ def compare_tickers(args: CompareArgs, context: ToolContext) -> Comparison:
     end = resolve_end(args, context)
     periods = [context.market.period(ticker, args.start, end) for ticker in tickers]
     prices, notes = common_window(periods)
-    notes = [*dict.fromkeys(n for p in periods for n in p.notes), *notes]
+    notes = combined_notes(periods, notes)
     note = basis_note(periods)
     if note:
         notes.append(note)
@@ -78,7 +78,7 @@ def compare_tickers(args: CompareArgs, context: ToolContext) -> Comparison:
         start=prices[0].index[0].date(),
         end=last,
         tickers=[p.ticker for p in periods],
-        source=" | ".join(dict.fromkeys(p.source for p in periods)),
+        source=combined_source(periods),
         as_of=last,
         notes=notes,
         table=rows,

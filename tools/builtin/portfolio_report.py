@@ -14,7 +14,7 @@ from tools.builtin.portfolio import PortfolioName, find_portfolio, trades_of
 from tools.builtin.prices import resolve_end
 from tools.builtin.risk import risk_of_prices
 from tools.holdings import EPSILON, positions
-from tools.market.period import common_window
+from tools.market.period import combined_notes, combined_source, common_window
 from tools.result import ToolResult, fmt_num, fmt_pct
 from tools.tool import ToolContext, ToolError
 
@@ -157,9 +157,9 @@ def portfolio_risk(args: PortfolioRiskArgs, context: ToolContext) -> PortfolioRi
         start=values.index[0].date(),
         end=values.index[-1].date(),
         total_return=metrics.total_return(values),
-        source=" | ".join(dict.fromkeys(p.source for p in periods)),
+        source=combined_source(periods),
         as_of=values.index[-1].date(),
-        notes=[*dict.fromkeys(n for p in periods for n in p.notes), *notes],
+        notes=combined_notes(periods, notes),
         **risk,
     )
     if args.benchmark:

@@ -169,3 +169,14 @@ def get_quote(args: QuoteArgs, context: ToolContext) -> Quote:
 
 def build_tools(context: ToolContext) -> list[BaseTool]:
     return [define_tool(get_price_history, context), define_tool(get_quote, context)]
+
+
+def ticker_and_benchmark(
+    ticker: str, benchmark: str | None, args: DateRangeArgs, context: ToolContext
+) -> list[PricePeriod]:
+    """The ticker's period, then the benchmark's over the same dates (none when absent or equal)."""
+    end = resolve_end(args, context)
+    periods = [context.market.period(ticker, args.start, end)]
+    if benchmark and benchmark != ticker:
+        periods.append(context.market.period(benchmark, args.start, end))
+    return periods

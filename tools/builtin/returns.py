@@ -9,8 +9,8 @@ from pydantic import Field
 
 from tools import metrics
 from tools.builtin.args import DateRangeArgs, Ticker
-from tools.builtin.prices import resolve_end
-from tools.market.period import basis_note, common_window
+from tools.builtin.prices import ticker_and_benchmark
+from tools.market.period import basis_note, combined_notes, combined_source, common_window
 from tools.result import ToolResult, fmt_num, fmt_pct
 from tools.tool import ToolContext, define_tool
 
@@ -57,12 +57,9 @@ class Returns(ToolResult):
 def get_returns(args: ReturnsArgs, context: ToolContext) -> Returns:
     """Total and annualised return of a ticker between two dates, and the same for a benchmark
     (default SPY) over the same days, with the excess return. Rates are decimals (0.12 = 12%)."""
-    end = resolve_end(args, context)
-    periods = [context.market.period(args.ticker, args.start, end)]
-    if args.benchmark and args.benchmark != args.ticker:
-        periods.append(context.market.period(args.benchmark, args.start, end))
+    periods = ticker_and_benchmark(args.ticker, args.benchmark, args, context)
     prices, notes = common_window(periods)
-    notes = [*dict.fromkeys(n for p in periods for n in p.notes), *notes]
+    notes = combined_notes(periods, notes)
     first, last = prices[0].index[0].date(), prices[0].index[-1].date()
     if (last - first).days < SHORT_PERIOD_DAYS:
         notes.append("annualised figures from a period under 3 months are not meaningful")
@@ -79,7 +76,7 @@ def get_returns(args: ReturnsArgs, context: ToolContext) -> Returns:
         total_return=total,
         annualized_return=metrics.annualized_return(total, first, last),
         includes_dividends=periods[0].series.source.is_dividend_adjusted,
-        source=" | ".join(dict.fromkeys(p.source for p in periods)),
+        source=combined_source(periods),
         as_of=last,
         notes=notes,
     )

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from tools import metrics
 from tools.builtin.args import DateRangeArgs, Ticker
-from tools.builtin.prices import resolve_end
-from tools.market.period import basis_note, common_window
+from tools.builtin.prices import ticker_and_benchmark
+from tools.market.period import basis_note, combined_notes, combined_source, common_window
 from tools.result import ToolResult, fmt_num, fmt_pct
 from tools.tool import ToolContext, define_tool
 
@@ -87,12 +87,9 @@ def get_risk_metrics(args: RiskArgs, context: ToolContext) -> RiskMetrics:
     """Risk of a ticker between two dates from daily returns: annualised volatility, maximum
     drawdown with peak/trough/recovery dates, Sharpe and Sortino ratios, and beta and correlation
     against a benchmark (default SPY). Rates are decimals (0.2 = 20%)."""
-    end = resolve_end(args, context)
-    periods = [context.market.period(args.ticker, args.start, end)]
-    if args.benchmark and args.benchmark != args.ticker:
-        periods.append(context.market.period(args.benchmark, args.start, end))
+    periods = ticker_and_benchmark(args.ticker, args.benchmark, args, context)
     prices, notes = common_window(periods)
-    notes = [*dict.fromkeys(n for p in periods for n in p.notes), *notes]
+    notes = combined_notes(periods, notes)
     if len(prices[0]) < 3:
         notes.append("fewer than 2 daily returns: volatility and ratios cannot be computed")
     note = basis_note(periods)
@@ -103,7 +100,7 @@ def get_risk_metrics(args: RiskArgs, context: ToolContext) -> RiskMetrics:
         start=prices[0].index[0].date(),
         end=prices[0].index[-1].date(),
         risk_free_rate=args.risk_free_rate,
-        source=" | ".join(dict.fromkeys(p.source for p in periods)),
+        source=combined_source(periods),
         as_of=prices[0].index[-1].date(),
         notes=notes,
         **risk_of_prices(prices[0], args.risk_free_rate),

@@ -102,3 +102,13 @@ def basis_note(periods: list[PricePeriod]) -> str | None:
             "do not (different price sources); the comparison is not like for like"
         )
     return None
+
+
+def combined_notes(periods: list[PricePeriod], extra: list[str]) -> list[str]:
+    """The periods' own notes (each once, in order) followed by `extra`."""
+    return [*dict.fromkeys(note for period in periods for note in period.notes), *extra]
+
+
+def combined_source(periods: list[PricePeriod]) -> str:
+    """Every distinct data source of the periods, in order, as one line."""
+    return " | ".join(dict.fromkeys(period.source for period in periods))

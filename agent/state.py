@@ -33,6 +33,8 @@ class AgentState(TypedDict, total=False):
     messages: Annotated[list[Message], append_messages]
     # -- the current episode ----------------------------------------------------------------
     question: str
+    max_steps: int  # this episode's step limit (settings, or the app's slider)
+    temperature: float
     episode_start: int  # index in `messages` of this episode's user message
     tool_names: list[str]  # tools offered this episode (retrieved by tool_selection)
     system_prompt: str

@@ -22,6 +22,7 @@ from app.chat_cli import chat_command
 from app.kv_cli import kv_app
 from app.tools_cli import tools_app
 from app.trajectories_cli import trajectories_app
+from app.web_cli import app_command
 from core.settings import (
     Settings,
     SettingsError,
@@ -42,6 +43,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(kv_app, name="kv")
 app.add_typer(trajectories_app, name="trajectories")
 app.command("chat")(chat_command)
+app.command("app")(app_command)
 
 console = Console()
 err_console = Console(stderr=True)

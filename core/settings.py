@@ -181,8 +181,16 @@ class Settings(BaseSettings):
     )
 
     # -- serving -------------------------------------------------------------------------------
-    host: str = Field(default="127.0.0.1", description="Address `huijin serve` binds.")
+    host: str = Field(
+        default="127.0.0.1", description="Address `huijin serve` and `huijin app` bind."
+    )
     port: int = Field(default=8000, ge=1, le=65535, description="Port `huijin serve` binds.")
+    app_port: int = Field(default=7860, ge=1, le=65535, description="Port `huijin app` binds.")
+    auth: SecretStr | None = Field(
+        default=None,
+        description="Login for `huijin app`: user:password (comma-separated for several); "
+        "required when the app binds a non-loopback address or is shared.",
+    )
     log_level: str = Field(default="WARNING", description="Python logging level.")
 
     @classmethod
@@ -224,6 +232,13 @@ class Settings(BaseSettings):
             raise ValueError("must be one of fp16, nqkv2, nqkv3, nqkv4")
         return value
 
+    @field_validator("auth")
+    @classmethod
+    def _well_formed_auth(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            _parse_logins(value.get_secret_value())  # raises, without echoing the password
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -242,11 +257,25 @@ class Settings(BaseSettings):
             self.benchmarks_dir = self.benchmarks_dir.expanduser()
         return self
 
+    def app_logins(self) -> list[tuple[str, str]]:
+        """The `auth` setting as (user, password) pairs; empty when no login is required."""
+        return _parse_logins(self.auth.get_secret_value()) if self.auth is not None else []
+
     def resolved_database_url(self) -> str:
         """The URL actually used: the setting, or SQLite in the data dir."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
         return f"sqlite:///{self.data_dir / 'huijin.db'}"
+
+
+def _parse_logins(text: str) -> list[tuple[str, str]]:
+    logins = []
+    for entry in text.split(","):
+        user, sep, password = entry.strip().partition(":")
+        if not sep or not user.strip() or not password:
+            raise ValueError("must be user:password, comma-separated for several logins")
+        logins.append((user.strip(), password))
+    return logins
 
 
 class SettingsError(ValueError):

@@ -82,6 +82,15 @@ class TrajectorySummary(BaseModel):
     num_turns: int
 
 
+class ThreadSummary(BaseModel):
+    """One conversation: its first question and when it was last used."""
+
+    thread_id: str
+    first_question: str
+    last_activity: datetime
+    num_episodes: int
+
+
 _SCALAR_FIELDS = (
     "id",
     "run_id",
@@ -184,6 +193,39 @@ class TrajectoryStore:
                 )
                 for row, count in rows
             ]
+
+    def threads(self, limit: int = 30) -> list[ThreadSummary]:
+        """Interactive conversations (trajectories outside any run), most recently used first."""
+        with self.database.session() as session:
+            query = (
+                select(
+                    Trajectory.thread_id,
+                    func.min(Trajectory.created_at),
+                    func.max(Trajectory.created_at),
+                    func.count(Trajectory.id),
+                )
+                .where(Trajectory.thread_id.is_not(None), Trajectory.run_id.is_(None))
+                .group_by(Trajectory.thread_id)
+                .order_by(func.max(Trajectory.created_at).desc())
+                .limit(limit)
+            )
+            groups = session.execute(query).all()
+            summaries = []
+            for thread_id, first_at, last_at, count in groups:
+                first_question = session.scalar(
+                    select(Trajectory.question).where(
+                        Trajectory.thread_id == thread_id, Trajectory.created_at == first_at
+                    )
+                )
+                summaries.append(
+                    ThreadSummary(
+                        thread_id=thread_id,
+                        first_question=first_question or "",
+                        last_activity=last_at,
+                        num_episodes=count,
+                    )
+                )
+            return summaries
 
     def iter_records(
         self, run_id: str | None = None, batch_size: int = 200

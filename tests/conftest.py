@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
+from core.settings import Settings, load_settings
+
 if TYPE_CHECKING:
+    from agent.api import Assistant
     from model.engine.transformers_engine import TransformersEngine
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TODAY = date(2026, 9, 1)  # after the snapshot's last day, so results never drift
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +40,44 @@ def embedded_engine(huijin_cache_dir: Path) -> Iterator[TransformersEngine]:
     engine = TransformersEngine(TransformersEngineConfig(cache_dir=huijin_cache_dir))
     yield engine
     engine.close()
+
+
+@pytest.fixture(scope="session")
+def snapshot_dir() -> Path:
+    value = os.environ.get("HUIJIN_MARKET_SNAPSHOT")
+    if not value:
+        pytest.skip(
+            "HUIJIN_MARKET_SNAPSHOT is not set (make test sets it to ../shared/data/market)"
+        )
+    return Path(value)
+
+
+@pytest.fixture
+def agent_settings(tmp_path, snapshot_dir) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        cache_dir=tmp_path / "cache",
+        market_live=False,
+        market_snapshot=snapshot_dir,
+        tool_modules=[],
+        enabled_tools=None,
+        disabled_tools=[],
+        agent_max_steps=4,
+    )
+
+
+@pytest.fixture
+def make_assistant(agent_settings):
+    made: list[Assistant] = []
+
+    def make(engine, **overrides) -> Assistant:
+        from agent.api import Assistant
+
+        settings = agent_settings.model_copy(update=overrides)
+        assistant = Assistant(settings, engine, today=TODAY)
+        made.append(assistant)
+        return assistant
+
+    yield make
+    for assistant in made:
+        assistant.close()

@@ -1,18 +1,12 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
-from datetime import date
-from pathlib import Path
 
-import pytest
-
-from agent.api import Assistant
-from core.settings import Settings, load_settings
 from model.engine.hermes import parse_tool_calls
 from model.engine.types import ChatResult, FinishReason, Message, StreamEvent, ToolSpec
+from tests.conftest import TODAY
 
-TODAY = date(2026, 9, 1)  # after the snapshot's last day, so results never drift
+__all__ = ["TODAY", "ScriptedEngine"]
 
 
 class ScriptedEngine:
@@ -52,42 +46,3 @@ class ScriptedEngine:
 
     def close(self) -> None:
         pass
-
-
-@pytest.fixture(scope="session")
-def snapshot_dir() -> Path:
-    value = os.environ.get("HUIJIN_MARKET_SNAPSHOT")
-    if not value:
-        pytest.skip(
-            "HUIJIN_MARKET_SNAPSHOT is not set (make test sets it to ../shared/data/market)"
-        )
-    return Path(value)
-
-
-@pytest.fixture
-def agent_settings(tmp_path, snapshot_dir) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        market_live=False,
-        market_snapshot=snapshot_dir,
-        tool_modules=[],
-        enabled_tools=None,
-        disabled_tools=[],
-        agent_max_steps=4,
-    )
-
-
-@pytest.fixture
-def make_assistant(agent_settings):
-    made: list[Assistant] = []
-
-    def make(engine, **overrides) -> Assistant:
-        settings = agent_settings.model_copy(update=overrides)
-        assistant = Assistant(settings, engine, today=TODAY)
-        made.append(assistant)
-        return assistant
-
-    yield make
-    for assistant in made:
-        assistant.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agent.api import AnswerEvent, TokenEvent, ToolCallEvent, ToolResultEvent
 from agent.state import StopReason
 from tests.agent.conftest import ScriptedEngine
@@ -105,3 +107,25 @@ def test_threads_persist_and_do_not_mix(make_assistant):
     texts = [m["content"] for m in third_prompt[1:]]
     assert texts == ["I am A", "Hello A.", "Who am I?"]
     assert [m["content"] for m in assistant.history("thread-b")] == ["I am B", "Hello B."]
+
+
+def test_threads_are_listed_newest_first_with_their_first_question(make_assistant):
+    assistant = make_assistant(ScriptedEngine(["A1.", "B1.", "A2."]))
+    assistant.ask("First in A", "thread-a")
+    assistant.ask("First in B", "thread-b")
+    assistant.ask("Second in A", "thread-a")
+    threads = assistant.threads()
+    assert [t.thread_id for t in threads] == ["thread-a", "thread-b"]
+    assert threads[0].first_question == "First in A" and threads[0].num_episodes == 2
+
+
+def test_episode_overrides_apply_to_one_episode_only(make_assistant):
+    calls = "<tool_call>" + json.dumps({"name": "calculate", "arguments": {"expression": "1+1"}})
+    engine = ScriptedEngine([calls + "</tool_call>", "done"])
+    assistant = make_assistant(engine, agent_max_steps=4)
+    answer = assistant.ask("What is 1+1?", "t", max_steps=1, temperature=0.5)
+    assert answer.stop_reason == StopReason.MAX_STEPS and answer.num_steps == 1
+    record = assistant.store.get(answer.trajectory_id)
+    assert record.settings["agent_max_steps"] == "1" and record.settings["temperature"] == "0.5"
+    with pytest.raises(ValueError, match="temperature"):
+        assistant.ask("again", "t", temperature=5.0)

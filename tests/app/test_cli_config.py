@@ -50,3 +50,19 @@ def test_missing_config_file_is_reported(clean_env):
     result = CliRunner().invoke(app, ["config", "show", "--config", "/no/such/file.toml"])
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["app", "--host", "0.0.0.0"], {}, "exposes the app"),
+        (["app", "--share"], {}, "public share link"),
+        (["app"], {"HUIJIN_AUTH": "no-colon"}, "user:password"),
+    ],
+)
+def test_app_refuses_unsafe_or_bad_login_settings(clean_env, monkeypatch, args, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output

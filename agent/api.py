@@ -37,6 +37,7 @@ _RECORDED_SETTINGS = (
     "agent_max_tools_in_prompt",
     "agent_max_new_tokens",
     "agent_constrained",
+    "agent_on_unsupported",
     "kv_cache",
 )
 
@@ -124,6 +125,7 @@ class Assistant:
                 max_tools_in_prompt=settings.agent_max_tools_in_prompt,
                 max_new_tokens=settings.agent_max_new_tokens,
                 temperature=settings.temperature,
+                on_unsupported=settings.agent_on_unsupported,
             ),
             today=today or self.context.today(),
             as_of=_data_as_of(self.context) or (today or self.context.today()),

@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, StateGraph
 
-from agent.grounding import check_grounding, flag_unsupported
+from agent.grounding import check_grounding, flag_unsupported, quote_tool_results
 from agent.prompts import build_system_prompt
 from agent.state import AgentState, Message, StopReason
 from agent.tool_calls import neutralize_markup, parse_turn, strip_markup
@@ -54,6 +54,9 @@ class AgentConfig:
     max_tools_in_prompt: int = 4
     max_new_tokens: int = 256
     temperature: float = 0.0
+    # What to do with an answer whose numbers no tool returned: "replace" it by the tools' own
+    # words (the default: a small model's narration is the weak link), or "flag" them in place.
+    on_unsupported: str = "replace"
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -62,6 +65,8 @@ class AgentConfig:
             raise ValueError("max_tools_in_prompt must be at least 1")
         if not 0.0 <= self.temperature <= 2.0:
             raise ValueError("temperature must be between 0 and 2")
+        if self.on_unsupported not in {"replace", "flag"}:
+            raise ValueError("on_unsupported must be 'replace' or 'flag'")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> AgentConfig:
         """This config with one episode's choices (the app's temperature and step sliders)."""
@@ -183,7 +188,7 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         return {"messages": messages, "tool_records": [*state["tool_records"], *records]}
 
     def finish(state: AgentState) -> dict[str, Any]:
-        return _finish(state)
+        return _finish(state, runtime.config.on_unsupported)
 
     def after_model(state: AgentState) -> str:
         if state.get("stop_reason"):
@@ -224,11 +229,15 @@ def _context(state: AgentState) -> list[Message]:
     """Earlier episodes as question/answer only (their tool traffic is spent), then this one."""
     messages = state["messages"]
     start = state["episode_start"]
-    earlier = [
-        {"role": m["role"], "content": m.get("content", "")}
-        for m in messages[:start]
-        if m["role"] == "user" or (m["role"] == "assistant" and not m.get("tool_calls"))
-    ]
+    earlier: list[Message] = []
+    for m in messages[:start]:
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            continue
+        if m["role"] not in {"user", "assistant"}:
+            continue
+        if m["role"] == "assistant" and earlier and earlier[-1]["role"] == "assistant":
+            earlier.pop()  # an answer that was replaced (grounding) by the one after it
+        earlier.append({"role": m["role"], "content": m.get("content", "")})
     return [*earlier, *messages[start:]]
 
 
@@ -253,8 +262,9 @@ def _generate(
     raise EngineError("the model stream ended without a result")
 
 
-def _finish(state: AgentState) -> dict[str, Any]:
-    """The final answer: fail closed on no data, stop on the step limit, flag unsupported numbers."""
+def _finish(state: AgentState, on_unsupported: str) -> dict[str, Any]:
+    """The final answer: fail closed on no data, stop on the step limit, and never let a number
+    no tool returned pass silently (replace the answer by the tools' words, or flag it)."""
     if state.get("stop_reason") == StopReason.MODEL_ERROR:
         return {"grounding": {}}
     records = state["tool_records"]
@@ -268,19 +278,25 @@ def _finish(state: AgentState) -> dict[str, Any]:
     elif last["role"] != "assistant" or last.get("tool_calls"):
         answer = f"I stopped after {state['num_steps']} steps without a final answer."
         if good:
-            answer += " The last tool result was:\n" + good[-1]
+            answer += " The tools returned:\n" + quote_tool_results(good)
         stop = StopReason.MAX_STEPS
     else:
         answer = strip_markup(str(last.get("content", "")))
         if not answer and good:
-            answer = good[-1]  # the model went quiet; the tool's own words are grounded
+            answer = quote_tool_results(good)  # the model went quiet; the tools' words are grounded
         stop = StopReason.ANSWERED
-    if stop is not StopReason.ANSWERED:
+    evidence = [state["question"], *good]
+    report = check_grounding(answer, evidence)
+    grounding: dict[str, Any] = report.to_dict()
+    if not report.is_grounded and good and on_unsupported == "replace":
+        grounding.update(replaced=True, discarded_answer=answer)
+        answer = quote_tool_results(good)
+        report = check_grounding(answer, evidence)
+        grounding.update(supported=report.supported, still_unsupported=report.unsupported)
         update["messages"] = [{"role": "assistant", "content": answer}]
-    report = check_grounding(answer, [state["question"], *good])
+    elif stop is not StopReason.ANSWERED:
+        update["messages"] = [{"role": "assistant", "content": answer}]
     update.update(
-        final_answer=flag_unsupported(answer, report),
-        stop_reason=stop.value,
-        grounding=report.to_dict(),
+        final_answer=flag_unsupported(answer, report), stop_reason=stop.value, grounding=grounding
     )
     return update

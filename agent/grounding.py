@@ -80,6 +80,25 @@ def check_grounding(answer: str, evidence: Iterable[str]) -> GroundingReport:
     return GroundingReport(supported, unsupported)
 
 
+_TABLE_ROW_RE = re.compile(r"^[^\s,]+(?:,[^\s,]*){3,}$")  # a CSV row or header of a tool's table
+
+
+def quote_tool_results(results: Iterable[str]) -> str:
+    """An answer made only of what the tools said: each result's lines without its data table,
+    and one source line per distinct source. Every number in it is grounded by construction."""
+    lines: list[str] = []
+    sources: list[str] = []
+    for text in results:
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or _TABLE_ROW_RE.match(line) or line.startswith("date,"):
+                continue
+            target = sources if line.startswith("source:") else lines
+            if line not in target:
+                target.append(line)
+    return "\n".join([*lines, *sources])
+
+
 def flag_unsupported(answer: str, report: GroundingReport) -> str:
     """The answer with a visible warning naming every number no tool result supports."""
     if report.is_grounded:

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
@@ -178,6 +178,11 @@ class Settings(BaseSettings):
     agent_constrained: bool = Field(
         default=True,
         description="Grammar-constrain tool calls with xgrammar when the engine supports it.",
+    )
+    agent_on_unsupported: Literal["replace", "flag"] = Field(
+        default="replace",
+        description="An answer with numbers no tool returned: replace it by the tools' own words, "
+        "or flag the numbers in place.",
     )
 
     # -- serving -------------------------------------------------------------------------------

@@ -64,11 +64,15 @@ def answer_footer(answer: AgentAnswer) -> str:
     if answer.stop_reason != "answered":
         parts.insert(0, f"stopped: {answer.stop_reason}")
     unsupported = answer.grounding.get("unsupported") or []
-    parts.append(
-        f"⚠ {len(unsupported)} number(s) not found in the tool results"
-        if unsupported
-        else "numbers checked against the tool results"
-    )
+    if answer.grounding.get("replaced"):
+        parts.append(
+            f"the model's wording had {len(unsupported)} number(s) no tool returned, "
+            "so the answer quotes the tools"
+        )
+    elif unsupported:
+        parts.append(f"⚠ {len(unsupported)} number(s) not found in the tool results")
+    else:
+        parts.append("numbers checked against the tool results")
     parts.append(f"trajectory {answer.trajectory_id[:12]}")
     return " · ".join(parts)
 
@@ -175,6 +179,8 @@ def history_messages(history: list[dict[str, Any]]) -> list[gr.ChatMessage]:
                 steps[call["id"]] = step
                 shown.append(step)
         elif role == "assistant" and content:
+            if shown and shown[-1].role == "assistant" and not shown[-1].metadata:
+                shown.pop()  # an answer replaced by the grounding check: show what was shown
             shown.append(gr.ChatMessage(role="assistant", content=content))
         elif role == "tool" and message.get("tool_call_id") in steps:
             step = steps[message["tool_call_id"]]

@@ -49,9 +49,23 @@ def test_tool_then_answer_is_grounded_and_logged(make_assistant):
 
 def test_invented_number_is_flagged(make_assistant):
     engine = ScriptedEngine([RETURNS_2023, "NVDA returned 312.5% in 2023."])
-    answer = make_assistant(engine).ask("How did NVDA do in 2023?")
+    assistant = make_assistant(engine, agent_on_unsupported="flag")
+    answer = assistant.ask("How did NVDA do in 2023?")
     assert answer.grounding["unsupported"] == ["312.5"]
     assert "[unverified: 312.5" in answer.answer
+
+
+def test_invented_number_replaces_the_answer_by_the_tools_words(make_assistant):
+    engine = ScriptedEngine([RETURNS_2023, "NVDA returned 312.5% in 2023.", "And?"])
+    assistant = make_assistant(engine)
+    answer = assistant.ask("How did NVDA do in 2023?", "t")
+    assert answer.grounding["replaced"] and answer.grounding["unsupported"] == ["312.5"]
+    assert "312.5" not in answer.answer and "238.95%" in answer.answer
+    assert "source:" in answer.answer and "[unverified" not in answer.answer
+    # The next question sees the answer the user saw, not the discarded one.
+    assistant.ask("And the year before?", "t")
+    earlier = [m["content"] for m in engine.prompts[-1][1:3]]
+    assert earlier[0] == "How did NVDA do in 2023?" and "238.95%" in earlier[1]
 
 
 def test_no_data_fails_closed(make_assistant):

@@ -84,3 +84,12 @@ def test_saved_thread_is_rendered_with_its_steps() -> None:
     assert [m.role for m in shown] == ["user", "assistant", "assistant"]
     assert "close 171.48" in shown[1].content and shown[1].metadata["status"] == "done"
     assert shown[2].content == "AAPL closed at 171.48."
+
+
+def test_saved_thread_shows_the_replacing_answer_only() -> None:
+    history = [
+        {"role": "user", "content": "NVDA?"},
+        {"role": "assistant", "content": "NVDA rose 312.5%."},
+        {"role": "assistant", "content": "NVDA price return 238.95%"},
+    ]
+    assert [m.content for m in history_messages(history)] == ["NVDA?", "NVDA price return 238.95%"]

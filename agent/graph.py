@@ -27,7 +27,7 @@ from agent.grounding import check_grounding, flag_unsupported, quote_tool_result
 from agent.prompts import build_system_prompt
 from agent.state import AgentState, Message, StopReason
 from agent.tool_calls import neutralize_markup, parse_turn, strip_markup
-from agent.tool_selection import select_tools
+from agent.tool_selection import confident_tools
 from model.engine.types import ChatEngine, ChatResult, EngineError, SamplingParams, ToolSpec
 from tools.registry import ToolRegistry
 from tools.result import ToolOutcome
@@ -54,6 +54,8 @@ class AgentConfig:
     max_tools_in_prompt: int = 4
     max_new_tokens: int = 256
     temperature: float = 0.0
+    # A first call may only name tools whose retrieval score is >= this share of the best one.
+    first_call_ratio: float = 0.8
     # What to do with an answer whose numbers no tool returned: "replace" it by the tools' own
     # words (the default: a small model's narration is the weak link), or "flag" them in place.
     on_unsupported: str = "replace"
@@ -88,6 +90,10 @@ class AgentRuntime:
     constrain: LogitsProcessorFactory | None = None
 
 
+def _has_digit(text: str) -> bool:
+    return any(ch.isdigit() for ch in text)
+
+
 def _no_data(text: str) -> bool:
     lowered = text.lower()
     return lowered.startswith("error:") and ("no " in lowered and "data" in lowered)
@@ -113,12 +119,15 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         }
 
     def choose_tools(state: AgentState) -> dict[str, Any]:
-        chosen = select_tools(
-            state["question"], list(all_specs.values()), runtime.config.max_tools_in_prompt
+        offered, first = confident_tools(
+            state["question"],
+            list(all_specs.values()),
+            runtime.config.max_tools_in_prompt,
+            runtime.config.first_call_ratio,
         )
-        names = [spec["function"]["name"] for spec in chosen]
+        names = [spec["function"]["name"] for spec in offered]
         prompt = build_system_prompt(names, runtime.today, runtime.as_of)
-        return {"tool_names": names, "system_prompt": prompt}
+        return {"tool_names": names, "first_call_tools": first, "system_prompt": prompt}
 
     def call_model(state: AgentState) -> dict[str, Any]:
         specs = [all_specs[name] for name in state["tool_names"]]
@@ -251,7 +260,11 @@ def _generate(
     )
     kwargs: dict[str, Any] = {}
     step = state["num_steps"]
-    processor = runtime.constrain(specs, step) if runtime.constrain is not None else None
+    callable_specs = specs
+    if step == 0:  # the forced first call may only name the confidently retrieved tools
+        first = set(state.get("first_call_tools") or [])
+        callable_specs = [s for s in specs if s["function"]["name"] in first] or specs
+    processor = runtime.constrain(callable_specs, step) if runtime.constrain is not None else None
     if processor is not None:
         kwargs["logits_processor"] = processor
     for event in runtime.engine.stream_chat(prompt, specs, params, **kwargs):
@@ -282,8 +295,10 @@ def _finish(state: AgentState, on_unsupported: str) -> dict[str, Any]:
         stop = StopReason.MAX_STEPS
     else:
         answer = strip_markup(str(last.get("content", "")))
-        if not answer and good:
-            answer = quote_tool_results(good)  # the model went quiet; the tools' words are grounded
+        if good and not _has_digit(answer) and any(_has_digit(text) for text in good):
+            # The model went quiet or gave no figure although the tools returned some: the
+            # tools' own words are the grounded answer.
+            answer = quote_tool_results(good)
         stop = StopReason.ANSWERED
     evidence = [state["question"], *good]
     report = check_grounding(answer, evidence)

@@ -37,6 +37,7 @@ class AgentState(TypedDict, total=False):
     temperature: float
     episode_start: int  # index in `messages` of this episode's user message
     tool_names: list[str]  # tools offered this episode (retrieved by tool_selection)
+    first_call_tools: list[str]  # of those, the ones the (constrained) first call may name
     system_prompt: str
     num_steps: int  # model turns taken so far
     turns: list[dict[str, Any]]  # one ModelTurnRecord-shaped dict per model turn

@@ -67,7 +67,7 @@ def parse_turn(
     repaired = [repair_call(c, schemas, tickers) for c in calls]
     if question:
         repaired = [
-            fill_period_from_question(c, question, schemas[c.name]) if c.name in schemas else c
+            fill_from_question(c, question, schemas[c.name], tickers) if c.name in schemas else c
             for c in repaired
         ]
     return ParsedTurn(content, repaired)
@@ -209,6 +209,10 @@ _MARKUP_RE = re.compile(
 )
 
 
+# A tag cut off by the token budget at the end of a turn ("<tool_response").
+_PARTIAL_MARKUP_RE = re.compile(r"</?\s*(?:tool[a-z_]*|\|[a-z_]*)\s*$", re.IGNORECASE)
+
+
 def neutralize_markup(text: str) -> str:
     """A tool result with its chat/tool markup defanged: `<tool_call>` becomes `[tool_call]`.
 
@@ -240,6 +244,61 @@ def fill_period_from_question(call: ToolCall, question: str, schema: Mapping[str
     return ToolCall(call.name, arguments, id=call.id)
 
 
+_RISK_FREE_RE = re.compile(r"risk[- ]free", re.IGNORECASE)
+_ISO_DATE_RE = re.compile(r"\b((?:19|20)\d{2}-\d{2}-\d{2})\b")
+_SYMBOL_RE = re.compile(r"\b[A-Z][A-Z0-9]{0,4}(?:\.[A-Z])?\b")
+
+
+def question_dates(question: str) -> list[str]:
+    """The ISO dates the question names, in order, without repeats."""
+    return list(dict.fromkeys(_ISO_DATE_RE.findall(question)))
+
+
+def question_tickers(question: str, known: Collection[str]) -> list[str]:
+    """The known symbols the question names (as written in capitals), in order, without repeats."""
+    return [s for s in dict.fromkeys(_SYMBOL_RE.findall(question)) if s in known]
+
+
+def fill_from_question(
+    call: ToolCall, question: str, schema: Mapping[str, Any], known: Collection[str] = ()
+) -> ToolCall:
+    """Arguments the question states outright overrule what a small model copied elsewhere.
+
+    The model reliably picks a tool but often takes a ticker or a date from the system prompt's
+    examples instead of the question. So: a period tool gets the question's first and last ISO
+    date when it names two or more (or the calendar year of "in 2023"); a one-day tool gets the
+    question's date when it names exactly one; a ticker the question does not mention is replaced
+    by the one it names (when it names exactly one besides SPY).
+    """
+    call = fill_period_from_question(call, question, schema)
+    properties = schema.get("parameters", {}).get("properties", {})
+    arguments = dict(call.arguments)
+    dates = question_dates(question)
+    if {"start", "end"} <= set(properties) and len(dates) >= 2:
+        arguments["start"], arguments["end"] = min(dates), max(dates)
+    elif "date" in properties and len(dates) == 1:
+        arguments["date"] = dates[0]
+    named = question_tickers(question, known)
+    subjects = [t for t in named if t != "SPY"] or named
+    if "ticker" in properties and len(subjects) == 1 and arguments.get("ticker") not in named:
+        arguments["ticker"] = subjects[0]
+    benchmark = arguments.get("benchmark")
+    if "benchmark" in properties and benchmark is not None:
+        if "SPY" in named and len(subjects) == 1 and subjects[0] != "SPY":
+            arguments["benchmark"] = "SPY"
+        elif benchmark == arguments.get("ticker") or benchmark not in named:
+            del arguments["benchmark"]  # a ticker against itself: the tool's default (SPY)
+    if "risk_free_rate" in arguments and not _RISK_FREE_RE.search(question):
+        del arguments["risk_free_rate"]  # a rate the question never gave: the tool's default
+    if "tickers" in properties and len(subjects) >= 2:
+        chosen = arguments.get("tickers")
+        if not isinstance(chosen, list) or not set(chosen) <= set(named):
+            arguments["tickers"] = subjects
+    if arguments == call.arguments:
+        return call
+    return ToolCall(call.name, arguments, id=call.id)
+
+
 def strip_markup(text: str) -> str:
     """An answer without echoed tool markup (a small model sometimes copies the tool response)."""
-    return _MARKUP_RE.sub("", text).strip()
+    return _PARTIAL_MARKUP_RE.sub("", _MARKUP_RE.sub("", text)).strip()

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.chat_cli import chat_command
+from app.eval_cli import eval_app
 from app.kv_cli import kv_app
 from app.tools_cli import tools_app
 from app.trajectories_cli import trajectories_app
@@ -42,6 +43,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(tools_app, name="tools")
 app.add_typer(kv_app, name="kv")
 app.add_typer(trajectories_app, name="trajectories")
+app.add_typer(eval_app, name="eval")
 app.command("chat")(chat_command)
 app.command("app")(app_command)
 

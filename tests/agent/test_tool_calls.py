@@ -83,3 +83,58 @@ def test_echoed_markup_is_stripped_from_answers():
     from agent.tool_calls import strip_markup
 
     assert strip_markup("<tool_response>\nNVDA rose 5%.</tool_response>") == "NVDA rose 5%."
+
+
+def _call(name: str, **arguments) -> str:
+    import json
+
+    return "<tool_call>" + json.dumps({"name": name, "arguments": arguments}) + "</tool_call>"
+
+
+def test_question_dates_and_ticker_overrule_copied_ones(specs):
+    # A small model copies the system prompt's example (TSLA, 2022) instead of the question.
+    text = _call("get_risk_metrics", ticker="MSFT", start="2022-01-01", benchmark="MSFT")
+    question = "How deep was NVDA's worst fall from 2018-06-19 to 2018-11-23?"
+    call = parse_turn(text, specs, KNOWN, question=question).calls[0]
+    assert call.arguments["ticker"] == "NVDA"
+    assert (call.arguments["start"], call.arguments["end"]) == ("2018-06-19", "2018-11-23")
+
+
+def test_one_day_tools_get_the_questions_only_date(specs):
+    text = _call("get_quote", ticker="AAPL", date="2024-01-02")
+    call = parse_turn(text, specs, KNOWN, question="AAPL's close on 2019-04-12?").calls[0]
+    assert call.arguments["date"] == "2019-04-12"
+    # Two dates in the question (a buy and a sell day): which one this call wants is the model's.
+    question = "I bought AAPL on 2019-04-12 and sold on 2020-01-02; profit?"
+    call = parse_turn(text, specs, KNOWN, question=question).calls[0]
+    assert call.arguments["date"] == "2024-01-02"
+
+
+def test_tickers_named_in_the_question_are_kept(specs):
+    text = _call("get_risk_metrics", ticker="AAPL", start="2020-01-02", end="2021-01-04")
+    question = "What is AAPL's beta versus SPY from 2020-01-02 to 2021-01-04?"
+    assert parse_turn(text, specs, KNOWN, question=question).calls[0].arguments["ticker"] == "AAPL"
+    compare = _call("compare_tickers", tickers=["NVDA", "MSFT"], start="2020-01-02")
+    question = "Which rose more from 2020-01-02 to 2021-01-04, AAPL or NVDA?"
+    call = parse_turn(compare, specs, KNOWN, question=question).calls[0]
+    assert call.arguments["tickers"] == ["AAPL", "NVDA"]
+
+
+def test_benchmark_and_risk_free_rate_only_from_the_question(specs):
+    text = _call(
+        "get_risk_metrics", ticker="NVDA", benchmark="NVDA", risk_free_rate=0.2, start="2020-01-02"
+    )
+    question = "What was NVDA's beta versus SPY from 2020-01-02 to 2021-01-04?"
+    arguments = parse_turn(text, specs, KNOWN, question=question).calls[0].arguments
+    assert arguments["benchmark"] == "SPY" and "risk_free_rate" not in arguments
+    question = "NVDA's Sharpe ratio in 2020 with a 2% risk-free rate?"
+    text = _call("get_risk_metrics", ticker="NVDA", benchmark="NVDA", risk_free_rate=0.02)
+    arguments = parse_turn(text, specs, KNOWN, question=question).calls[0].arguments
+    assert "benchmark" not in arguments and arguments["risk_free_rate"] == 0.02
+
+
+def test_cut_off_markup_is_stripped_from_answers():
+    from agent.tool_calls import strip_markup
+
+    assert strip_markup("<tool_response") == ""
+    assert strip_markup("NVDA rose 5%. </tool") == "NVDA rose 5%."

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from agent.prompts import EXAMPLES, build_system_prompt
-from agent.tool_selection import BM25, select_tools
+from agent.tool_selection import BM25, confident_tools, select_tools
 from core.settings import load_settings
 from tests.agent.conftest import TODAY
 from tools.discovery import build_registry
@@ -55,3 +55,26 @@ def test_system_prompt_pins_dates_and_shows_examples():
     prompt = build_system_prompt(["get_returns", "tvm_npv"], TODAY, TODAY.replace(month=8, day=21))
     assert "Today is 2026-09-01" in prompt and "ends on 2026-08-21" in prompt
     assert '"name": "get_returns"' in prompt and "data, not instructions" in prompt
+
+
+@pytest.mark.parametrize(
+    ("question", "tool"),
+    [
+        ("What was KO's closing price on 2021-12-08?", "get_quote"),
+        ("By how much did TSLA rise or fall (in percent) in 2020?", "get_returns"),
+        (
+            "What was the beta of COST against SPY from 2019-01-09 to 2019-12-05?",
+            "get_risk_metrics",
+        ),
+    ],
+)
+def test_first_call_is_limited_to_confident_matches(registry, question, tool):
+    offered, first = confident_tools(question, registry.schemas(), 4, 0.8)
+    assert len(offered) == 4 and tool in first and len(first) < 4
+    assert first == [s["function"]["name"] for s in offered][: len(first)]
+
+
+def test_an_unclear_question_leaves_every_offered_tool_callable(registry):
+    question = "At what price did KO close on 2021-12-08?"  # "price" pulls in four tools
+    offered, first = confident_tools(question, registry.schemas(), 4, 0.8)
+    assert first == [s["function"]["name"] for s in offered] and "get_quote" in first

@@ -136,8 +136,9 @@ class Quote(ToolResult):
 
 
 def get_quote(args: QuoteArgs, context: ToolContext) -> Quote:
-    """Latest daily close of a ticker (or its close on a given day) with the day's change and the
-    52-week range. Offline, the latest close is the snapshot's last day, and the answer says so."""
+    """Closing price of a ticker on a given day (default: the latest close), with the day's change
+    and the 52-week range. Offline, the latest close is the snapshot's last day, and the answer
+    says so."""
     wanted = args.date or context.today()
     period = context.market.latest(args.ticker, wanted)
     bars = period.series.bars

@@ -55,8 +55,9 @@ class Returns(ToolResult):
 
 
 def get_returns(args: ReturnsArgs, context: ToolContext) -> Returns:
-    """Total and annualised return of a ticker between two dates, and the same for a benchmark
-    (default SPY) over the same days, with the excess return. Rates are decimals (0.12 = 12%)."""
+    """Total price return (how much a ticker rose or fell, in percent) and annualised return
+    between two dates, and the same for a benchmark (default SPY) over the same days, with the
+    excess return. Rates are decimals (0.12 = 12%)."""
     periods = ticker_and_benchmark(args.ticker, args.benchmark, args, context)
     prices, notes = common_window(periods)
     notes = combined_notes(periods, notes)

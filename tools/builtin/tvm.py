@@ -99,8 +99,8 @@ def tvm_npv(args: NpvArgs, context: ToolContext) -> TvmValue:
 
 
 def tvm_irr(args: IrrArgs, context: ToolContext) -> TvmValue:
-    """Internal rate of return per period of cash flows (first one now). Needs at least one
-    negative and one positive cash flow."""
+    """Internal rate of return (IRR) per period of an investment's cash flows (first one now,
+    e.g. the amount invested as a negative). Needs at least one negative and one positive."""
     if not (min(args.cashflows) < 0 < max(args.cashflows)):
         raise ToolError("IRR needs at least one negative and one positive cash flow")
     value = _finite("irr", npf.irr(args.cashflows), "the cash flows may have no real IRR")
@@ -116,8 +116,9 @@ def tvm_payment(args: PaymentArgs, context: ToolContext) -> TvmValue:
 
 
 def tvm_future_value(args: FutureValueArgs, context: ToolContext) -> TvmValue:
-    """Future value after nper periods of a present amount and regular payments at a per-period
-    rate. Money invested is negative, so a positive result is what you get back."""
+    """Future value: what regular deposits (savings) and a present amount grow to after nper
+    periods at a per-period rate. Money invested is negative, so a positive result is what you
+    get back."""
     value = npf.fv(args.rate, args.nper, args.pmt, args.pv, when=args.when)
     return _result(context, "fv", _finite("fv", value, "check rate and nper"), args)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from core.db import market_models, models  # noqa: F401  (registers the tables on Base.metadata)
+from core.db import eval_models, market_models, models  # noqa: F401  (registers the tables on Base.metadata)
 from core.db.base import Base
 
 target_metadata = Base.metadata

@@ -9,7 +9,6 @@ Every episode is saved as a trajectory; every thread's conversation persists in 
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -133,6 +132,7 @@ class Assistant:
         )
         if settings.agent_constrained:
             self.runtime.constrain = _tool_call_constraint(engine, self.runtime.known_tickers)
+            self.runtime.require_first_call = self.runtime.constrain is None
         self.graph = build_graph(self.runtime, checkpointer=self.checkpointer)
 
     def ask(
@@ -242,19 +242,15 @@ def _to_event(chunk: dict[str, Any]) -> AgentEvent:
 def _tool_call_constraint(engine: ChatEngine, known_tickers: frozenset[str]) -> Any:
     """xgrammar tool-call constraint, for engines with a tokenizer and a logits-processor hook.
 
-    Other engines (a remote OpenAI-compatible server) run unconstrained; the argument repair in
-    agent/tool_calls.py still applies.
+    Other engines (a remote OpenAI-compatible server) are asked for `tool_choice: "required"`
+    on the first turn instead (agent/graph.py); the argument repair of agent/tool_calls.py
+    applies to every engine.
     """
-    tokenizer = getattr(engine, "tokenizer", None)
-    if (
-        tokenizer is None
-        or "logits_processor" not in inspect.signature(engine.stream_chat).parameters
-    ):
-        return None
     from agent.constrained import ToolCallConstraint
+    from model.engine.tool_grammar import engine_tool_grammar
 
-    stop_ids = getattr(engine, "eos_ids", None) or [tokenizer.eos_token_id]
-    return ToolCallConstraint(tokenizer, stop_ids, known_tickers)
+    grammar = engine_tool_grammar(engine, known_tickers)
+    return ToolCallConstraint(grammar) if grammar is not None else None
 
 
 def _known_tickers(context: ToolContext) -> list[str]:

@@ -1,142 +1,30 @@
-"""Grammar-constrained tool calls with xgrammar: the call a small model writes is always valid.
+"""The agent's tool-call constraint: its first turn must be one valid call of an offered tool.
 
-The grammar accepts exactly one Hermes block,
-
-    <tool_call>\n{"name": "<one offered tool>", "arguments": {<that tool's JSON schema>}}\n</tool_call>
-
-with no free whitespace (a small model otherwise pads with spaces and newlines until the token
-budget runs out) and tickers restricted to the symbols the market data knows (an enum instead of
-the schema's pattern). A `LogitsProcessor` then masks, at each step, every token the grammar
-cannot accept next; after the closing tag only an end-of-turn token remains.
-
-Policy: the first model turn of an episode must call a tool (a financial question needs data);
-later turns, which read the tool results and answer, are free text. The hook it needs is the
-engine's per-request `logits_processor=` keyword on `chat`/`stream_chat` (TransformersEngine has
-it; the OpenAI and vLLM backends would pass the same grammar as `guided_grammar`/structured
-output instead).
+A financial question needs data, so the first model turn of an episode is forced (by the xgrammar
+grammar of model/engine/tool_grammar.py) to call one of the offered tools with schema-valid
+arguments and a ticker the market data knows; later turns, which read the tool results and
+answer, are free text. Engines without the per-request logits hook (a remote OpenAI-compatible
+server) get `tool_choice: "required"` on that turn instead (see agent/graph.py).
 """
 
 from __future__ import annotations
 
-import copy
-import json
-from collections.abc import Collection, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-import torch
-import xgrammar as xgr
-
-from model.engine.hermes import TOOL_CALL_CLOSE, TOOL_CALL_OPEN
+from model.engine.tool_grammar import GrammarLogitsProcessor, ToolCallGrammar, call_schema
 from model.engine.types import ToolSpec
 
-_TICKER_KEYS = ("ticker", "benchmark", "tickers")
-
-
-def call_schema(specs: Sequence[ToolSpec], known_tickers: Collection[str] = ()) -> dict[str, Any]:
-    """JSON schema of `{"name": ..., "arguments": {...}}` for any one of the offered tools."""
-    options = []
-    for spec in specs:
-        function = spec.get("function", spec)
-        arguments = _constrain_tickers(copy.deepcopy(function["parameters"]), known_tickers)
-        arguments.setdefault("additionalProperties", False)
-        options.append(
-            {
-                "type": "object",
-                "properties": {"name": {"const": function["name"]}, "arguments": arguments},
-                "required": ["name", "arguments"],
-                "additionalProperties": False,
-            }
-        )
-    return options[0] if len(options) == 1 else {"anyOf": options}
-
-
-def _constrain_tickers(schema: Any, known: Collection[str], key: str = "") -> Any:
-    """Replace ticker patterns with an enum of the known symbols, wherever tickers appear."""
-    if isinstance(schema, list):
-        return [_constrain_tickers(item, known, key) for item in schema]
-    if not isinstance(schema, dict):
-        return schema
-    is_ticker = key in _TICKER_KEYS or "ticker symbol" in str(schema.get("description", "")).lower()
-    if known and is_ticker and schema.get("type") == "string":
-        schema = {k: v for k, v in schema.items() if k not in ("pattern", "minLength", "maxLength")}
-        schema["enum"] = sorted(known)
-        return schema
-    out = {}
-    for name, value in schema.items():
-        if name == "properties":
-            out[name] = {p: _constrain_tickers(s, known, p) for p, s in value.items()}
-        elif name in ("items", "anyOf", "oneOf"):
-            out[name] = _constrain_tickers(value, known, key)
-        else:
-            out[name] = value
-    return out
-
-
-def tool_call_grammar(
-    specs: Sequence[ToolSpec], known_tickers: Collection[str] = ()
-) -> xgr.Grammar:
-    body = xgr.Grammar.from_json_schema(
-        json.dumps(call_schema(specs, known_tickers)),
-        any_whitespace=False,
-        separators=(", ", ": "),
-    )
-    return xgr.Grammar.concat(
-        xgr.Grammar.from_ebnf(f"root ::= {json.dumps(TOOL_CALL_OPEN + chr(10))}"),
-        body,
-        xgr.Grammar.from_ebnf(f"root ::= {json.dumps(chr(10) + TOOL_CALL_CLOSE)}"),
-    )
-
-
-class GrammarLogitsProcessor:
-    """Masks the logits of one request to what the grammar allows next (one per request)."""
-
-    def __init__(self, compiled: xgr.CompiledGrammar, vocab_size: int) -> None:
-        self.matcher = xgr.GrammarMatcher(compiled)
-        self.bitmask = xgr.allocate_token_bitmask(1, vocab_size)
-        self.vocab_size = vocab_size
-        self.num_accepted = 0
-
-    def __call__(self, completion_ids: list[int], logits: torch.Tensor) -> torch.Tensor:
-        # The engine hands over all completion ids so far; feed the matcher only the new ones.
-        for token_id in completion_ids[self.num_accepted :]:
-            if not self.matcher.accept_token(token_id):
-                raise ValueError(f"token {token_id} breaks the tool-call grammar")
-        self.num_accepted = len(completion_ids)
-        self.matcher.fill_next_token_bitmask(self.bitmask)
-        if logits.shape[-1] > self.vocab_size:  # padded embedding rows: never real tokens
-            logits[self.vocab_size :] = float("-inf")
-        row = logits.view(1, -1)  # (1, vocab)
-        xgr.apply_token_bitmask_inplace(row, self.bitmask, vocab_size=self.vocab_size)
-        return logits
+__all__ = ["ToolCallConstraint", "call_schema"]
 
 
 class ToolCallConstraint:
     """Builds per-request processors; grammars are compiled once per set of offered tools."""
 
-    def __init__(
-        self,
-        tokenizer: Any,
-        stop_token_ids: Collection[int],
-        known_tickers: Collection[str] = (),
-        vocab_size: int | None = None,
-    ) -> None:
-        self.vocab_size = vocab_size or len(tokenizer)
-        info = xgr.TokenizerInfo.from_huggingface(
-            tokenizer, vocab_size=self.vocab_size, stop_token_ids=sorted(stop_token_ids)
-        )
-        self.compiler = xgr.GrammarCompiler(info)
-        self.known_tickers = frozenset(known_tickers)
-        self._compiled: dict[tuple[str, ...], xgr.CompiledGrammar] = {}
-
-    def compile(self, specs: Sequence[ToolSpec]) -> xgr.CompiledGrammar:
-        key = tuple(json.dumps(spec, sort_keys=True) for spec in specs)
-        if key not in self._compiled:
-            grammar = tool_call_grammar(specs, self.known_tickers)
-            self._compiled[key] = self.compiler.compile_grammar(grammar)
-        return self._compiled[key]
+    def __init__(self, grammar: ToolCallGrammar) -> None:
+        self.grammar = grammar
 
     def __call__(self, specs: Sequence[ToolSpec], step: int) -> GrammarLogitsProcessor | None:
         """A processor forcing a tool call on the episode's first turn; None afterwards."""
         if step > 0 or not specs:
             return None
-        return GrammarLogitsProcessor(self.compile(specs), self.vocab_size)
+        return self.grammar.processor(specs)

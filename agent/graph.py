@@ -88,6 +88,9 @@ class AgentRuntime:
     known_tickers: frozenset[str] = frozenset()
     # Constrains tool calls (agent/constrained.py); None leaves the model free.
     constrain: LogitsProcessorFactory | None = None
+    # For engines without the logits hook (a remote server): ask for tool_choice "required" on
+    # the first turn, which the server enforces with its own structured-output decoding.
+    require_first_call: bool = False
 
 
 def _has_digit(text: str) -> bool:
@@ -267,6 +270,8 @@ def _generate(
     processor = runtime.constrain(callable_specs, step) if runtime.constrain is not None else None
     if processor is not None:
         kwargs["logits_processor"] = processor
+    elif step == 0 and runtime.require_first_call and specs:
+        params = replace(params, tool_choice="required")
     for event in runtime.engine.stream_chat(prompt, specs, params, **kwargs):
         if event.text:
             writer({"kind": "token", "text": event.text})

@@ -96,6 +96,8 @@ def chat_payload(
     payload.update(_sampling_fields(params))
     if tools:
         payload["tools"] = list(tools)
+        if params.tool_choice != "auto":
+            payload["tool_choice"] = params.tool_choice
     if params.logprobs:
         payload["logprobs"] = True
         if params.top_logprobs:

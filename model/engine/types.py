@@ -41,6 +41,9 @@ class SamplingParams:
     logprobs: bool = True
     # Number of most likely alternatives to report per position (OpenAI's top_logprobs); 0 = none.
     top_logprobs: int = 0
+    # "required": the turn must be a call of one of the offered tools (OpenAI's tool_choice).
+    # Remote servers enforce it themselves; in process, a tool-call grammar does (tool_grammar.py).
+    tool_choice: str = "auto"
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -53,6 +56,8 @@ class SamplingParams:
             raise ValueError("top_k must be >= 0 (0 disables it)")
         if not 0 <= self.top_logprobs <= 20:
             raise ValueError("top_logprobs must be between 0 and 20")
+        if self.tool_choice not in ("auto", "required"):
+            raise ValueError('tool_choice must be "auto" or "required"')
 
     @property
     def is_greedy(self) -> bool:

@@ -8,6 +8,7 @@ Several samples or prompts are submitted at once, so the engine can batch them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -92,6 +93,23 @@ class OpenAIRoutes:
         self.model_name = model_name
         self.default_max_tokens = default_max_tokens
         self.token_text = token_text
+        self._tool_grammar: Any = None  # compiled lazily, on the first required tool call
+
+    def _tool_call_constraint(
+        self, params: SamplingParams, tools: list[ToolSpec] | None
+    ) -> Callable[[], Any] | None:
+        """For a required tool call on an in-process engine: a factory of grammar processors (one
+        per request). Remote engines get `tool_choice` passed on and enforce it themselves."""
+        if params.tool_choice != "required" or not tools:
+            return None
+        if self._tool_grammar is None:
+            from model.engine.tool_grammar import engine_tool_grammar
+
+            self._tool_grammar = engine_tool_grammar(self.engine) or False
+        if self._tool_grammar is False:
+            return None
+        grammar = self._tool_grammar
+        return lambda: grammar.processor(tools)
 
     def _check_model(self, requested: str | None) -> None:
         if requested and requested not in (self.model_name, self.engine.model_id):
@@ -135,8 +153,14 @@ class OpenAIRoutes:
             default_max_tokens=self.default_max_tokens,
         )
         messages, tools = body.engine_messages(), body.engine_tools()
+        if body.requires_tool_call:
+            params = dataclasses.replace(params, tool_choice="required")
+        constrain = self._tool_call_constraint(params, tools)
         if body.stream:
-            events = await call_engine(self.engine.stream_chat, messages, tools, params)
+            stream_chat = self.engine.stream_chat
+            if constrain is not None:
+                stream_chat = functools.partial(stream_chat, logits_processor=constrain())
+            events = await call_engine(stream_chat, messages, tools, params)
             lines = chat_sse(
                 events,
                 model=self.model_name,
@@ -147,7 +171,7 @@ class OpenAIRoutes:
                 has_tools=tools is not None,
             )
             return await stream_response(lines)
-        results = await self._chat_samples(messages, tools, params, body.n)
+        results = await self._chat_samples(messages, tools, params, body.n, constrain)
         response = chat_completion(
             results,
             model=self.model_name,
@@ -164,8 +188,19 @@ class OpenAIRoutes:
         tools: list[ToolSpec] | None,
         params: SamplingParams,
         n: int,
+        constrain: Callable[[], Any] | None = None,
     ) -> list[ChatResult]:
-        """n samples of one conversation: one chat_batch call, or n chat calls when seeds differ."""
+        """n samples of one conversation: one chat_batch call, or n chat calls when seeds differ
+        or each needs its own grammar processor."""
+        if constrain is not None:
+            calls = [
+                (
+                    functools.partial(self.engine.chat, logits_processor=constrain()),
+                    (messages, tools, p),
+                )
+                for p in per_sample_params(params, n)
+            ]
+            return await gather(calls)
         if n == 1:
             return [await call_engine(self.engine.chat, messages, tools, params)]
         if params.seed is None:

@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -196,9 +197,23 @@ class ChatCompletionRequest(SamplingBody):
 
     @field_validator("tool_choice")
     @classmethod
-    def _check_tool_choice(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
-        if value not in ("auto", "none"):
-            raise ValueError('only "auto" and "none" are supported')
+    def _check_tool_choice(
+        cls, value: str | dict[str, Any], info: ValidationInfo
+    ) -> str | dict[str, Any]:
+        tools = info.data.get("tools") or []
+        if value not in ("auto", "none") and not tools:
+            raise ValueError("tool_choice needs tools")
+        if isinstance(value, dict):
+            name = (value.get("function") or {}).get("name")
+            if value.get("type") != "function" or not isinstance(name, str) or not name:
+                raise ValueError(
+                    'a named tool_choice is {"type": "function", "function": {"name": ...}}'
+                )
+            if name not in {tool.function.name for tool in tools}:
+                raise ValueError(f"tool_choice names {name!r}, which is not among the tools")
+            return value
+        if value not in ("auto", "none", "required"):
+            raise ValueError('must be "auto", "none", "required" or a named function')
         return value
 
     @model_validator(mode="after")
@@ -212,6 +227,11 @@ class ChatCompletionRequest(SamplingBody):
         return self
 
     @property
+    def requires_tool_call(self) -> bool:
+        """'required' or a named function: the reply must be a tool call."""
+        return self.tool_choice not in ("auto", "none")
+
+    @property
     def max_new_tokens(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
@@ -222,7 +242,11 @@ class ChatCompletionRequest(SamplingBody):
         """Tools handed to the engine; `tool_choice: "none"` hides them so no call can be made."""
         if not self.tools or self.tool_choice == "none":
             return None
-        return [tool.to_engine() for tool in self.tools]
+        tools = [tool.to_engine() for tool in self.tools]
+        if isinstance(self.tool_choice, dict):  # only the named function may be called
+            name = self.tool_choice["function"]["name"]
+            tools = [tool for tool in tools if tool["function"]["name"] == name]
+        return tools
 
 
 class CompletionRequest(SamplingBody):

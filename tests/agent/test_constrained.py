@@ -8,6 +8,7 @@ import xgrammar as xgr
 
 from agent.constrained import ToolCallConstraint, call_schema
 from core.settings import load_settings
+from model.engine.tool_grammar import ToolCallGrammar
 from tests.agent.conftest import TODAY
 from tools.discovery import build_registry
 from tools.tool import ToolContext
@@ -24,11 +25,13 @@ def specs():
 
 @pytest.fixture(scope="module")
 def constraint(embedded_engine):
-    return ToolCallConstraint(embedded_engine.tokenizer, embedded_engine.eos_ids, TICKERS)
+    return ToolCallConstraint(
+        ToolCallGrammar(embedded_engine.tokenizer, embedded_engine.eos_ids, TICKERS)
+    )
 
 
 def accepts(constraint, specs, engine, text: str) -> bool:
-    matcher = xgr.GrammarMatcher(constraint.compile(specs))
+    matcher = xgr.GrammarMatcher(constraint.grammar.compile(specs))
     return all(matcher.accept_token(i) for i in engine.tokenize(text)) and matcher.accept_token(
         min(engine.eos_ids)
     )

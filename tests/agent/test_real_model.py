@@ -37,3 +37,26 @@ def test_embedded_model_end_to_end(make_assistant, embedded_engine):
         == sum(len(m.get("tool_calls", [])) for m in record.messages if m["role"] == "assistant")
         or answer.stop_reason == StopReason.MAX_STEPS
     )
+
+
+def test_agent_over_an_openai_compatible_server_gets_required_first_calls(
+    make_assistant, embedded_engine
+):
+    """A remote engine has no logits hook: the agent asks for tool_choice "required" on its first
+    turn and the server (ours here; vLLM alike) enforces it, so the first call is still valid."""
+    from model.engine.openai_engine import OpenAIEngine, OpenAIEngineConfig
+    from model.serving.background import BackgroundServer
+    from model.serving.openai_server import create_app
+
+    with BackgroundServer(create_app(embedded_engine)) as server:
+        remote = OpenAIEngine(OpenAIEngineConfig(base_url=server.base_url + "/v1"))
+        try:
+            assistant = make_assistant(remote, agent_max_new_tokens=96, agent_max_steps=2)
+            assert assistant.runtime.constrain is None and assistant.runtime.require_first_call
+            answer = assistant.ask("Please tell me about NVDA's max drawdown in 2022.")
+        finally:
+            remote.close()
+    assert answer.tool_calls, (answer.stop_reason, answer.answer)
+    first = answer.tool_calls[0]
+    assert first["name"] == "get_risk_metrics" and not first["is_error"]
+    assert first["arguments"]["ticker"] == "NVDA"

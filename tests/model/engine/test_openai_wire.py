@@ -165,3 +165,20 @@ def test_stream_accumulator_joins_tool_call_argument_pieces():
     assert result.tool_calls == [ToolCall(name="f", arguments={"a": 1}, id="c1")]
     assert result.finish_reason is FinishReason.TOOL_CALLS
     assert result.usage.completion_tokens == 4
+
+
+def test_required_tool_choice_is_sent_only_with_tools():
+    from model.engine.openai_wire import chat_payload
+    from model.engine.types import SamplingParams
+
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    params = SamplingParams(tool_choice="required")
+    messages = [{"role": "user", "content": "hi"}]
+    payload = chat_payload("m", messages, tools, params, stream=False, return_token_ids=False)
+    assert payload["tool_choice"] == "required"
+    payload = chat_payload("m", messages, None, params, stream=False, return_token_ids=False)
+    assert "tool_choice" not in payload
+    plain = chat_payload(
+        "m", messages, tools, SamplingParams(), stream=False, return_token_ids=False
+    )
+    assert "tool_choice" not in plain

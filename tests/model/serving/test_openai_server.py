@@ -21,6 +21,24 @@ from model.serving.background import BackgroundServer
 from model.serving.openai_server import create_app
 
 QUESTION = [{"role": "user", "content": "What is a bond? Answer in one sentence."}]
+PRICE_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_quote",
+            "description": "Closing price of a ticker on a day.",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "ticker": {"type": "string", "maxLength": 8},
+                    "date": {"type": "string", "pattern": "^\\d{4}-\\d{2}-\\d{2}$"},
+                },
+                "required": ["ticker", "date"],
+            },
+        },
+    },
+    {"type": "function", "function": {"name": "get_news", "parameters": {"type": "object"}}},
+]
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +169,15 @@ def test_tool_history_and_tool_choice_are_accepted(
         ({"messages": QUESTION, "top_logprobs": 2}, None),
         ({"messages": QUESTION, "n": 2, "stream": True}, None),
         ({"messages": QUESTION, "tool_choice": "required"}, "tool_choice"),
+        ({"messages": QUESTION, "tools": PRICE_TOOLS, "tool_choice": "any"}, "tool_choice"),
+        (
+            {
+                "messages": QUESTION,
+                "tools": PRICE_TOOLS,
+                "tool_choice": {"type": "function", "function": {"name": "nope"}},
+            },
+            "tool_choice",
+        ),
     ],
 )
 def test_bad_requests_get_openai_shaped_400s(client: httpx.Client, body: dict, param: str | None):
@@ -213,3 +240,24 @@ def test_event_loop_stays_free_while_the_engine_works(
     answered_at = time.monotonic()
     worker.join()
     assert finished_at and answered_at < finished_at[0]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_required_tool_choice_always_gets_a_valid_call(client: httpx.Client, stream: bool):
+    # The question does not ask for a tool; "required" makes the grammar write a call anyway.
+    named = {"type": "function", "function": {"name": "get_quote"}}
+    body = {"tools": PRICE_TOOLS, "tool_choice": named, "max_tokens": 48, "temperature": 0}
+    response = chat(client, stream=stream, **body)
+    assert response.status_code == 200
+    if stream:
+        deltas = [p["choices"][0]["delta"] for p in sse_payloads(response)[:-1] if p["choices"]]
+        calls = [c for d in deltas for c in d.get("tool_calls") or []]
+        name = calls[0]["function"]["name"]
+        arguments = "".join(c["function"].get("arguments") or "" for c in calls)
+    else:
+        message = response.json()["choices"][0]["message"]
+        name = message["tool_calls"][0]["function"]["name"]
+        arguments = message["tool_calls"][0]["function"]["arguments"]
+    assert name == "get_quote"
+    parsed = json.loads(arguments)
+    assert set(parsed) == {"ticker", "date"} and len(parsed["date"]) == 10

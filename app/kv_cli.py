@@ -113,11 +113,13 @@ def bench(
     residual: Annotated[int, typer.Option(help="Full-precision window (tokens).")] = 128,
     bits: Annotated[str, typer.Option(help="Comma-separated code widths.")] = "2,3,4",
     methods: Annotated[str | None, typer.Option(help="Comma-separated subset.")] = None,
+    greedy_prompt: Annotated[int, typer.Option(help="Greedy-agreement prompt tokens.")] = 384,
+    greedy_new: Annotated[int, typer.Option(help="Greedy tokens compared with fp16.")] = 24,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Perplexity, KL vs fp16, SQNR, bytes/token and greedy agreement of NQKV and its peers."""
     from model.nqkv.bench import BenchConfig, run_bench
-    from model.nqkv.corpus import load_texts
+    from model.nqkv.corpus import load_calibration, load_texts
     from model.nqkv.report import markdown_report
 
     try:
@@ -125,17 +127,28 @@ def bench(
             num_tokens=num_tokens,
             residual_tokens=residual,
             bits=tuple(int(b) for b in bits.split(",")),
+            greedy_prompt_tokens=greedy_prompt,
+            greedy_new_tokens=greedy_new,
             **({"methods": tuple(methods.split(","))} if methods else {}),
         )
     except ValueError:
         raise _fail("--bits takes comma-separated integers, e.g. 2,4") from None
+    unknown = set(config.methods) - set(BenchConfig().methods)
+    if unknown or not set(config.bits) <= {2, 3, 4} or num_tokens < 64 or greedy_new < 1:
+        raise _fail(
+            f"use --bits from 2,3,4, --num-tokens >= 64, --greedy-new >= 1 and --methods from "
+            f"{','.join(BenchConfig().methods)}"
+            + (f" (unknown: {sorted(unknown)})" if unknown else "")
+        )
     loaded, tokenizer, model_id = _load(model)
+    benchmarks_dir = _benchmarks_dir()
     texts, prompt = load_texts(
-        _benchmarks_dir(), tokenizer, config.num_tokens, config.greedy_prompt_tokens
+        benchmarks_dir, tokenizer, config.num_tokens, config.greedy_prompt_tokens
     )
+    calibration = load_calibration(benchmarks_dir, tokenizer, 512)
     log = (lambda m: err_console.print(m, highlight=False)) if as_json else console.print
     try:
-        result = run_bench(loaded, texts, prompt, config, log=log)
+        result = run_bench(loaded, texts, prompt, config, log=log, calibration_ids=calibration)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     result["model_id"] = model_id

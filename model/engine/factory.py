@@ -27,6 +27,11 @@ def _transformers_engine(settings: Settings) -> ChatEngine:
             device=settings.device,
             dtype=settings.dtype,
             max_batch_size=settings.max_batch_size,
+            # fp16 means "unquantized": the engine's own choice (auto).
+            kv_cache="auto" if settings.kv_cache == "fp16" else settings.kv_cache,
+            kv_block_size=settings.kv_block_size,
+            kv_residual_tokens=settings.kv_residual_tokens,
+            kv_sink_tokens=settings.kv_sink_tokens,
         )
     except ValueError as exc:
         raise EngineError(f"bad engine setting: {exc}") from None

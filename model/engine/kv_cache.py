@@ -7,8 +7,10 @@ are done by reading each layer's dense (batch, kv_heads, tokens, head_dim) tenso
 fresh cache from the reshaped tensors.
 
 This is the seam for other caches: a `KVCacheKind` says how to create an empty cache, how to read
-its tensors and how to build one from tensors. The NQKV quantized cache registers its own kind
-(`register_kv_cache`) and the config field `kv_cache` picks one by name.
+its tensors and how to build one from tensors. The NQKV quantized caches (quantized_kv_cache.py)
+are registered as nqkv2/nqkv3/nqkv4 (`register_kv_cache` adds more) and the config field
+`kv_cache` picks one by name; a kind's factory takes the kind's own options (NQKV: block size,
+residual window, sinks) as keyword arguments.
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ class KVCacheKind:
 
     def build(self, model_config: Any, tensors: Sequence[LayerKV]) -> Cache:
         return DynamicCache(ddp_cache_data=list(tensors), config=model_config)
+
+    def check(self, model_config: Any) -> None:
+        """Raise ValueError when this kind cannot serve the model (checked once, at load)."""
+
+    def nbytes(self, cache: Cache) -> int:
+        """Bytes the cache holds, counted from its layers' tensors."""
+        total = 0
+        for layer in cache.layers:
+            for tensor in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+                if isinstance(tensor, torch.Tensor):
+                    total += tensor.numel() * tensor.element_size()
+        return total
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -83,6 +97,14 @@ class PreallocatedLayer(DynamicLayer):
     def get_seq_length(self) -> int:
         return self._length
 
+    def nbytes(self) -> int:
+        """Bytes of the buffers, spare room included."""
+        return sum(
+            buf.numel() * buf.element_size()
+            for buf in (self._key_buf, self._value_buf)
+            if buf is not None
+        )
+
 
 class PreallocatedKVCacheKind(KVCacheKind):
     """DynamicCache layout with preallocated growth (see PreallocatedLayer)."""
@@ -99,15 +121,33 @@ class PreallocatedKVCacheKind(KVCacheKind):
             layer.update(keys, values)
         return cache
 
+    def nbytes(self, cache: Cache) -> int:
+        return sum(layer.nbytes() for layer in cache.layers)  # type: ignore[attr-defined]
 
-_KV_CACHE_KINDS: dict[str, Callable[[], KVCacheKind]] = {
+
+def _nqkv(bits: int) -> Callable[..., KVCacheKind]:
+    def factory(**options: Any) -> KVCacheKind:
+        # Imported on use: the unquantized path never loads NQKV.
+        from model.engine.quantized_kv_cache import NQKVCacheKind
+
+        return NQKVCacheKind(bits, **options)
+
+    return factory
+
+
+_KV_CACHE_KINDS: dict[str, Callable[..., KVCacheKind]] = {
     KVCacheKind.name: KVCacheKind,
     PreallocatedKVCacheKind.name: PreallocatedKVCacheKind,
+    **{f"nqkv{bits}": _nqkv(bits) for bits in (2, 3, 4)},
 }
+QUANTIZED_KV_CACHES = ("nqkv2", "nqkv3", "nqkv4")
 
 
-def register_kv_cache(name: str, factory: Callable[[], KVCacheKind]) -> None:
-    """Make a cache kind selectable by name through the engine config's `kv_cache` field."""
+def register_kv_cache(name: str, factory: Callable[..., KVCacheKind]) -> None:
+    """Make a cache kind selectable by name through the engine config's `kv_cache` field.
+
+    `factory(**options)` builds the kind; options are the kind's own settings, if it has any.
+    """
     _KV_CACHE_KINDS[name] = factory
 
 
@@ -132,10 +172,11 @@ def resolve_kv_cache_name(name: str, model_config: Any) -> str:
     return PreallocatedKVCacheKind.name if is_full else KVCacheKind.name
 
 
-def get_kv_cache_kind(name: str) -> KVCacheKind:
+def get_kv_cache_kind(name: str, **options: Any) -> KVCacheKind:
+    """The kind called `name`, built with `options` (ValueError for a bad name or option)."""
     if name not in _KV_CACHE_KINDS:
         raise ValueError(f"unknown kv_cache {name!r}; choose one of {', '.join(kv_cache_names())}")
-    return _KV_CACHE_KINDS[name]()
+    return _KV_CACHE_KINDS[name](**options)
 
 
 def merge_caches(

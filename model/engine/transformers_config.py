@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.engine.fast_decode import DECODE_WEIGHTS
-from model.engine.kv_cache import kv_cache_names
+from model.engine.kv_cache import QUANTIZED_KV_CACHES, kv_cache_names
 
 EMBEDDED = "embedded"
 _DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
@@ -37,7 +37,14 @@ class TransformersEngineConfig:
     """Torch intra-op threads (process-wide); None leaves torch's default."""
     kv_cache: str = "auto"
     """KV cache kind (kv_cache.register_kv_cache adds more): dynamic (transformers' own, the
-    reference), preallocated (no per-step copy), or auto (preallocated for full-attention models)."""
+    reference), preallocated (no per-step copy), auto (preallocated for full-attention models),
+    or nqkv2 / nqkv3 / nqkv4 (normal-quantile quantized, model/nqkv; both decode paths)."""
+    kv_block_size: int = 64
+    """NQKV: elements sharing one fp16 scale; must divide the model's head_dim."""
+    kv_residual_tokens: int = 128
+    """NQKV: most recent tokens kept in full precision."""
+    kv_sink_tokens: int = 0
+    """NQKV: first tokens (attention sinks) kept in full precision."""
     fast_decode: bool = True
     """Decode through the fused Llama-family step (fast_decode.py), falling back to the plain
     transformers forward (the reference, fast_decode=False) for other architectures."""
@@ -64,9 +71,25 @@ class TransformersEngineConfig:
             raise ValueError(
                 f"kv_cache must be one of {', '.join(kv_cache_names())}; got {self.kv_cache!r}"
             )
+        if self.kv_cache in QUANTIZED_KV_CACHES:
+            self.kv_cache_options()  # NQKVConfig validates and says what to set
         if self.decode_weights not in DECODE_WEIGHTS:
             raise ValueError(f"decode_weights must be one of {', '.join(DECODE_WEIGHTS)}")
         if self.attn_implementation not in ("sdpa", "eager"):
             raise ValueError("attn_implementation must be 'sdpa' or 'eager'")
         if self.max_context_tokens is not None and self.max_context_tokens < 2:
             raise ValueError("max_context_tokens must be at least 2")
+
+    def kv_cache_options(self) -> dict[str, int]:
+        """Keyword options for the kv_cache kind's factory (the NQKV kinds take three)."""
+        if self.kv_cache not in QUANTIZED_KV_CACHES:
+            return {}
+        from model.engine.quantized_kv_cache import NQKVCacheKind
+
+        options = {
+            "block_size": self.kv_block_size,
+            "residual_tokens": self.kv_residual_tokens,
+            "sink_tokens": self.kv_sink_tokens,
+        }
+        NQKVCacheKind(int(self.kv_cache.removeprefix("nqkv")), **options)
+        return options

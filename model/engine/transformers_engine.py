@@ -26,7 +26,7 @@ from model.engine.checkpoint import (
     resolve_source,
 )
 from model.engine.fast_decode import unsupported_reason
-from model.engine.kv_cache import get_kv_cache_kind, resolve_kv_cache_name
+from model.engine.kv_cache import KVCacheKind, get_kv_cache_kind, resolve_kv_cache_name
 from model.engine.runner import ModelRunner
 from model.engine.sampling import LogitsProcessor, RowSampler
 from model.engine.scheduler import Scheduler, SchedulerStats
@@ -66,11 +66,12 @@ class TransformersEngine:
         )
         self._device = resolve_device(config.device)
         self._dtype = resolve_dtype(config.dtype, self._device)
+        self._model_id = config.model_id or source.model_id
+        kv_cache = self._kv_cache_kind(_read_model_config(source.checkpoint_dir))
         model, tokenizer = load_checkpoint(
             source.checkpoint_dir, self._dtype, self._device, config.attn_implementation
         )
         self._source = source
-        self._model_id = config.model_id or source.model_id
         self._tokenizer = tokenizer
         self._tokenizer_lock = threading.Lock()  # Rust tokenizers are not safe to share mid-call
         self._template = ChatTemplate(tokenizer)
@@ -79,15 +80,28 @@ class TransformersEngine:
         )
         self._model = model
         self.eos_ids = _end_of_turn_ids(tokenizer, model)
-        self._runner = self._make_runner(model)
+        self._runner = self._make_runner(model, kv_cache or self._kv_cache_kind(model.config))
         self._scheduler = Scheduler(
             self._runner, Detokenizer(self.detokenize, self.eos_ids), config.max_batch_size
         )
         self._scheduler.start()
         self._load_time_s = time.perf_counter() - started
 
-    def _make_runner(self, model: Any) -> ModelRunner:
-        kv_cache = get_kv_cache_kind(resolve_kv_cache_name(self.config.kv_cache, model.config))
+    def _kv_cache_kind(self, model_config: Any | None) -> KVCacheKind | None:
+        """The configured cache kind, checked against the model (None: config not readable)."""
+        if model_config is None:
+            return None
+        name = resolve_kv_cache_name(self.config.kv_cache, model_config)
+        try:
+            kv_cache = get_kv_cache_kind(name, **self.config.kv_cache_options())
+            kv_cache.check(model_config)  # e.g. an NQKV block size that does not divide head_dim
+        except ValueError as exc:
+            raise EngineError(
+                f"kv_cache {name} does not fit {self._model_id}: {exc} (HUIJIN_KV_BLOCK_SIZE)"
+            ) from None
+        return kv_cache
+
+    def _make_runner(self, model: Any, kv_cache: KVCacheKind) -> ModelRunner:
         fast_decode = self.config.fast_decode
         if fast_decode and (reason := unsupported_reason(model)) is not None:
             logger.warning("fast_decode is off for this model (%s); using the plain path", reason)
@@ -100,6 +114,10 @@ class TransformersEngine:
             packed_batch_weights=self.config.packed_batch_weights,
             decode_weights=self.config.decode_weights,
         )
+
+    def _kv_cache_info(self) -> dict[str, Any]:
+        """The quantized cache's options (kv_block_size, ...); empty for unquantized caches."""
+        return {f"kv_{key}": value for key, value in self.config.kv_cache_options().items()}
 
     # -- the ChatEngine protocol ------------------------------------------------------------
 
@@ -125,6 +143,7 @@ class TransformersEngine:
             extra={
                 "checkpoint_dir": str(self._source.checkpoint_dir),
                 "kv_cache": self._runner.kv_cache.name,
+                **self._kv_cache_info(),
                 "fast_decode": fast is not None,
                 "decode_weights": "float16" if fast is not None and fast.is_fp16 else "float32",
                 "packed_weights_bytes": packed_bytes,
@@ -297,6 +316,16 @@ class TransformersEngine:
         except BaseException:
             seq.is_cancelled = True  # e.g. KeyboardInterrupt: stop spending compute on it
             raise
+
+
+def _read_model_config(checkpoint_dir: Any) -> Any | None:
+    """The checkpoint's config without its weights, so cache settings fail before the load."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(str(checkpoint_dir))
+    except Exception:  # load_checkpoint reports an unreadable checkpoint properly
+        return None
 
 
 def _end_of_turn_ids(tokenizer: Any, model: Any) -> frozenset[int]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from model.nqkv.codebook import codebook, nearest_codes
+from model.nqkv.codebook import nearest_codes
 from model.nqkv.config import GroupAxis, QuantSpec
 from model.nqkv.quantize import _to_blocks
 
@@ -66,7 +66,7 @@ def side_stats(layer: int, side: str, x: torch.Tensor, spec: QuantSpec) -> SideS
     offset = float((blocks.mean(-1).abs() / blocks.std(-1).clamp_min(1e-12)).mean())
     channel_rms = x.double().pow(2).mean(dim=(0, 1, 2)).sqrt()
     outlier = float(channel_rms.max() / channel_rms.median().clamp_min(1e-12))
-    levels = codebook(spec.codebook, spec.bits, spec.block_size)
+    levels = spec.levels()
     normalised = blocks / blocks.abs().amax(-1, keepdim=True).clamp_min(1e-12)
     codes = nearest_codes(normalised.float(), levels).long().flatten()
     share = torch.bincount(codes, minlength=len(levels)).double() / codes.numel()

@@ -11,6 +11,11 @@ Protocol (one model, one text of `num_tokens` tokens):
   ratio to fp16 of the quantized part alone (codes + scales).
 - greedy agreement: from a `greedy_prompt_tokens` prompt, `greedy_new_tokens` greedy tokens with
   the method vs with the unquantized cache: share of equal tokens and the first divergence.
+- `nqkv_fit`: the centred, per-channel-key NQKV variant with the `nf_tail` codebook, its tail
+  probability fitted per bits and per side (max SQNR over `TAIL_GRID`) on a *calibration* text
+  that the measured texts do not contain; the fitted tails are reported.
+Sliding-window layers (gemma-3) stay unquantized in every cache, so SQNR is averaged over the
+full-attention layers only.
 The unquantized reference is the model's own dtype on CPU (fp32); it is called fp16 throughout
 because its bytes are counted at 2 an element.
 """
@@ -50,6 +55,9 @@ NQKV_VARIANTS: dict[str, dict[str, Any]] = {
         "codebook": CodebookKind.NF_SYM,
     },
 }
+# nqkv_fit: nqkv_kc_c with an nf_tail codebook whose tails are fitted on calibration text.
+FIT_VARIANT: dict[str, Any] = {**NQKV_VARIANTS["nqkv_kc_c"], "codebook": CodebookKind.NF_TAIL}
+TAIL_GRID = (0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 0.98)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class BenchConfig:
     chunk_tokens: int = 32
     residual_tokens: int = 128
     bits: tuple[int, ...] = (2, 3, 4)
-    methods: tuple[str, ...] = (*NQKV_VARIANTS, *PEERS, "quanto")
+    methods: tuple[str, ...] = (*NQKV_VARIANTS, "nqkv_fit", *PEERS, "quanto")
     greedy_prompt_tokens: int = 384
     greedy_new_tokens: int = 24
 
@@ -78,7 +86,22 @@ class TextResult:
     kl: list[float] = field(default_factory=list)
 
 
-def build_methods(config: BenchConfig, model_config: Any) -> list[Method]:
+def fit_tails(layers: list[tuple[torch.Tensor, torch.Tensor]], bits: int) -> tuple[float, float]:
+    """(key tail, value tail) of FIT_VARIANT with the best SQNR on `layers` (calibration K/V)."""
+    best = []
+    for side in (0, 1):
+        scores = {}
+        for tail in TAIL_GRID:
+            config = NQKVConfig(bits=bits, key_tail=tail, value_tail=tail, **FIT_VARIANT)
+            spec = config.key_spec() if side == 0 else config.value_spec()
+            scores[tail] = sqnr_db(layers, spec, side)
+        best.append(max(scores, key=scores.__getitem__))
+    return best[0], best[1]
+
+
+def build_methods(
+    config: BenchConfig, model_config: Any, tails: dict[int, tuple[float, float]] | None = None
+) -> list[Method]:
     head_dim = model_head_dim(model_config)
     residual = config.residual_tokens
     methods: list[Method] = []
@@ -93,6 +116,15 @@ def build_methods(config: BenchConfig, model_config: Any) -> list[Method]:
             nqkv = NQKVConfig(bits=bits, residual_tokens=residual, **overrides)
             specs = (nqkv.key_spec(), nqkv.value_spec())
             methods.append(Method(name, bits, _block_factory(specs, residual), block_nbytes, specs))
+        if "nqkv_fit" in config.methods and tails is not None:
+            key_tail, value_tail = tails[bits]
+            nqkv = NQKVConfig(
+                bits=bits, residual_tokens=residual, key_tail=key_tail, value_tail=value_tail,
+                **FIT_VARIANT,
+            )  # fmt: skip
+            specs = (nqkv.key_spec(), nqkv.value_spec())
+            factory = _block_factory(specs, residual)
+            methods.append(Method("nqkv_fit", bits, factory, block_nbytes, specs))
         for name, peer in PEERS.items():
             if name in config.methods:
                 specs = peer.specs(bits, head_dim)
@@ -165,24 +197,58 @@ def fp16_bytes_per_token(model_config: Any) -> int:
     return 2 * 2 * text.num_hidden_layers * text.num_key_value_heads * model_head_dim(model_config)
 
 
+@torch.no_grad()
+def full_attention_kv(model: Any, ids: torch.Tensor, chunk: int) -> list[tuple[torch.Tensor, ...]]:
+    """Unquantized (keys, values) of the layers a quantized cache stores (not sliding ones)."""
+    cache = DynamicCache(config=model.config)
+    teacher_forced(model, ids, cache, chunk)
+    return _full_attention(model.config, cache)
+
+
+def _dense_bytes(cache: Any, bytes_per_element: int) -> int:
+    return sum(
+        (layer.keys.numel() + layer.values.numel()) * bytes_per_element
+        for layer in cache.layers
+        if layer.keys is not None
+    )
+
+
+def _full_attention(model_config: Any, cache: Any) -> list[tuple[torch.Tensor, ...]]:
+    text = model_config.get_text_config(decoder=True)
+    types = getattr(text, "layer_types", None) or ["full_attention"] * len(cache.layers)
+    return [
+        (layer.keys, layer.values)
+        for layer, kind in zip(cache.layers, types, strict=True)
+        if kind != "sliding_attention"
+    ]
+
+
 def run_bench(
     model: Any,
     texts: dict[str, torch.Tensor],
     prompt_ids: torch.Tensor,
     config: BenchConfig,
     log: Callable[[str], None] = print,
+    calibration_ids: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """Every method on every text; returns a JSON-ready dict (see the module docstring)."""
     model_config = model.config
     fp16_per_token = fp16_bytes_per_token(model_config)
-    methods = build_methods(config, model_config)
+    tails = None
+    if "nqkv_fit" in config.methods and calibration_ids is not None:
+        calibration = full_attention_kv(model, calibration_ids, config.chunk_tokens)
+        tails = {bits: fit_tails(calibration, bits) for bits in config.bits}
+        log(f"fitted nf_tail tails (keys, values) by bits: {tails}")
+    methods = build_methods(config, model_config, tails)
     refs: dict[str, tuple[torch.Tensor, list]] = {}
     results: list[dict[str, Any]] = []
+    skipped: dict[str, str] = {}  # method-bits -> why it could not run here
     for text_name, ids in texts.items():
         cache = DynamicCache(config=model_config)
         ref = teacher_forced(model, ids, cache, config.chunk_tokens)
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
-        refs[text_name] = (ref, layers)
+        refs[text_name] = (ref, _full_attention(model_config, cache))
+        # What the unquantized cache really holds at fp16 (gemma's sliding layers keep a window).
+        fp16_per_token = _dense_bytes(cache, 2) / ids.shape[1]
         nll, _ = _nll_kl(ref, ref, ids)
         results.append(_row("fp16", 16, text_name, nll, 0.0, fp16_per_token, fp16_per_token))
     ref_greedy = greedy(model, prompt_ids, None, config.greedy_new_tokens)
@@ -193,7 +259,9 @@ def run_bench(
                 model, prompt_ids, method.make(model_config), config.greedy_new_tokens
             )
         except Exception as exc:  # a peer that does not run on this model/platform
-            log(f"skip {method.name}-{method.bits}: {type(exc).__name__}: {exc}")
+            reason = f"{type(exc).__name__}: {exc}"
+            log(f"skip {method.name}-{method.bits}: {reason}")
+            skipped[f"{method.name}-{method.bits}"] = reason
             continue
         agree = (generated == ref_greedy).float()
         first_diff = int((agree == 0).nonzero()[0]) if (agree == 0).any() else len(agree)
@@ -221,9 +289,12 @@ def run_bench(
         row["ppl_delta_pct"] = 100 * (row["ppl"] / base[row["text"]] - 1)
     return {
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(config).items()},
+        "fitted_tails": {str(b): list(t) for b, t in (tails or {}).items()},
+        "calibration_tokens": 0 if calibration_ids is None else int(calibration_ids.shape[1]),
         "fp16_bytes_per_token": fp16_per_token,
         "num_tokens": {name: int(ids.shape[1]) for name, ids in texts.items()},
         "results": results,
+        "skipped": skipped,
     }
 
 

@@ -91,6 +91,12 @@ class NQKVLayer(DynamicLayer):
         self._append(key_states.to(self.dtype), value_states.to(self.dtype))
         return out_keys, out_values
 
+    def store(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        """Append tokens without returning the attention inputs (rebuilding a cache)."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        self._append(key_states.to(self.dtype), value_states.to(self.dtype))
+
     def _append(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         self.cumulative_length += key_states.shape[-2]
         assert self.sink_keys is not None and self.sink_values is not None

@@ -13,6 +13,10 @@ lands in [-1, 1] and is stored as the index of the nearest level. The levels dec
 - `nf_block`: quantile levels of the distribution a block element *actually* has after absmax
   normalisation of a Gaussian block of `block_size` elements (estimated by Monte Carlo with a fixed
   seed): equal-probability levels of x / max|x|, with ±1 kept because every block hits them.
+- `nf_tail`: `nf_sym` with its span fitted: 2^k normal quantiles at equally spaced probabilities
+  from 1 - t to t, normalised to ±1. The tail probability t is a parameter (nf_sym is
+  t = 1 - 2^-(k+1)); fitted to a model's measured K/V it says how normal the blocks really are:
+  t near 1 spreads the inner levels like a bell, t -> 1/2 makes them uniform.
 - `uniform`: 2^k evenly spaced levels over [-1, 1] (what a min-max integer quantizer uses).
 - `int_sym`: the signed integers -2^(k-1) .. 2^(k-1) - 1 divided by 2^(k-1) - 1, i.e. symmetric
   integer quantization with scale absmax / (2^(k-1) - 1) (the most negative code is unused by the
@@ -38,6 +42,7 @@ class CodebookKind(StrEnum):
     NF = "nf"
     NF_SYM = "nf_sym"
     NF_BLOCK = "nf_block"
+    NF_TAIL = "nf_tail"
     UNIFORM = "uniform"
     INT_SYM = "int_sym"
     LLOYD_MAX = "lloyd_max"
@@ -88,6 +93,14 @@ def nf_block_levels(bits: int, block_size: int, num_samples: int = 1 << 20) -> t
     return torch.cat([torch.tensor([-1.0], dtype=torch.float64), inner_levels, torch.ones(1)])
 
 
+def nf_tail_levels(bits: int, tail: float) -> torch.Tensor:
+    """2^bits normal quantiles at probabilities evenly spaced over [1 - tail, tail], outermost ±1."""
+    if not 0.5 < tail < 1.0:
+        raise ValueError(f"tail {tail!r} must be in (0.5, 1), e.g. 0.9")
+    levels = _norm_ppf(torch.linspace(1.0 - tail, tail, 2**bits, dtype=torch.float64))
+    return levels / levels.abs().max()
+
+
 def uniform_levels(bits: int) -> torch.Tensor:
     return torch.linspace(-1.0, 1.0, 2**bits, dtype=torch.float64)
 
@@ -109,9 +122,13 @@ def lloyd_max_levels(bits: int, num_iters: int = 200) -> torch.Tensor:
 
 
 @functools.cache
-def _levels(kind: CodebookKind, bits: int, block_size: int) -> torch.Tensor:
+def _levels(kind: CodebookKind, bits: int, block_size: int, tail: float | None) -> torch.Tensor:
     if bits not in SUPPORTED_BITS:
         raise ValueError(f"unsupported bits {bits}; use one of {SUPPORTED_BITS}")
+    if kind is CodebookKind.NF_TAIL:
+        if tail is None:
+            raise ValueError("the nf_tail codebook needs its tail probability, e.g. tail=0.9")
+        return nf_tail_levels(bits, tail).float()
     if kind is CodebookKind.NF:
         return nf_levels(bits).float()
     if kind is CodebookKind.NF_SYM:
@@ -126,9 +143,11 @@ def _levels(kind: CodebookKind, bits: int, block_size: int) -> torch.Tensor:
     return lloyd_max_levels(bits).float()
 
 
-def codebook(kind: CodebookKind | str, bits: int, block_size: int = 64) -> torch.Tensor:
+def codebook(
+    kind: CodebookKind | str, bits: int, block_size: int = 64, tail: float | None = None
+) -> torch.Tensor:
     """The sorted float32 levels of a codebook (a fresh copy; safe to move to any device)."""
-    return _levels(CodebookKind(kind), bits, block_size).clone()
+    return _levels(CodebookKind(kind), bits, block_size, tail).clone()
 
 
 def nearest_codes(x: torch.Tensor, levels: torch.Tensor) -> torch.Tensor:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from model.nqkv.codebook import SUPPORTED_BITS, CodebookKind
+import torch
+
+from model.nqkv.codebook import SUPPORTED_BITS, CodebookKind, codebook
 
 
 class GroupAxis(StrEnum):
@@ -63,6 +65,7 @@ class QuantSpec:
     codebook: CodebookKind = CodebookKind.NF
     scale: ScaleMode = ScaleMode.ABSMAX
     rotate: bool = False  # random orthogonal rotation of head_dim before quantizing
+    tail: float | None = None  # the nf_tail codebook's tail probability (fitted; see codebook.py)
 
     def __post_init__(self) -> None:
         _check_bits(self.bits)
@@ -72,6 +75,14 @@ class QuantSpec:
         object.__setattr__(self, "scale", _enum(ScaleMode, self.scale, "scale"))
         if self.rotate and self.axis is not GroupAxis.CHANNELS:
             raise ValueError("rotate=True mixes channels, so it needs axis='channels'")
+        if (self.codebook is CodebookKind.NF_TAIL) != (self.tail is not None):
+            raise ValueError("set tail (in (0.5, 1)) exactly when codebook is 'nf_tail'")
+        if self.tail is not None and not 0.5 < self.tail < 1.0:
+            raise ValueError(f"tail {self.tail!r} must be in (0.5, 1), e.g. 0.9")
+
+    def levels(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The codebook's sorted float32 levels on `device`."""
+        return codebook(self.codebook, self.bits, self.block_size, self.tail).to(device)
 
     @property
     def has_offset(self) -> bool:
@@ -120,7 +131,14 @@ class NQKVConfig:
         default=0, metadata={"help": "First tokens (attention sinks) kept in full precision."}
     )
     codebook: CodebookKind = field(
-        default=CodebookKind.NF, metadata={"help": "nf (QLoRA levels), nf_sym or nf_block."}
+        default=CodebookKind.NF,
+        metadata={"help": "nf (QLoRA levels), nf_sym, nf_block or nf_tail (with key/value_tail)."},
+    )
+    key_tail: float | None = field(
+        default=None, metadata={"help": "nf_tail only: the keys' tail probability, in (0.5, 1)."}
+    )
+    value_tail: float | None = field(
+        default=None, metadata={"help": "nf_tail only: the values' tail probability."}
     )
     center_keys: bool = field(
         default=False, metadata={"help": "Store a per-block fp16 midpoint for keys (zero point)."}
@@ -138,7 +156,8 @@ class NQKVConfig:
         if self.codebook in (CodebookKind.UNIFORM, CodebookKind.INT_SYM, CodebookKind.LLOYD_MAX):
             raise ValueError(
                 f"codebook {self.codebook.value!r} is not a normal-quantile codebook; use nf, "
-                "nf_sym or nf_block (the integer and Lloyd-Max peers live in model.nqkv.peers)"
+                "nf_sym, nf_block or nf_tail (the integer and Lloyd-Max peers live in "
+                "model.nqkv.peers)"
             )
         if self.residual_tokens < 0:
             raise ValueError(f"residual_tokens {self.residual_tokens} < 0; use 0 or more")
@@ -147,8 +166,12 @@ class NQKVConfig:
 
     def key_spec(self) -> QuantSpec:
         scale = ScaleMode.MINMAX if self.center_keys else ScaleMode.ABSMAX
-        return QuantSpec(self.bits, self.block_size, self.key_axis, self.codebook, scale)
+        tail = self.key_tail if self.codebook is CodebookKind.NF_TAIL else None
+        return QuantSpec(self.bits, self.block_size, self.key_axis, self.codebook, scale, tail=tail)
 
     def value_spec(self) -> QuantSpec:
         scale = ScaleMode.MINMAX if self.center_values else ScaleMode.ABSMAX
-        return QuantSpec(self.bits, self.block_size, self.value_axis, self.codebook, scale)
+        tail = self.value_tail if self.codebook is CodebookKind.NF_TAIL else None
+        return QuantSpec(
+            self.bits, self.block_size, self.value_axis, self.codebook, scale, tail=tail
+        )

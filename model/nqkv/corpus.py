@@ -41,9 +41,25 @@ def _take(tokenizer: Any, parts: list[str], num_tokens: int) -> torch.Tensor:
         ids += tokenizer(part + "\n\n", add_special_tokens=False).input_ids
         if len(ids) >= num_tokens:
             break
+    body = ids[1:] if tokenizer.bos_token_id is not None else list(ids)
+    if not body:
+        raise ValueError("no text to take tokens from; check the benchmark files")
     while len(ids) < num_tokens:  # too little text: repeat it (only the fallback gets here)
-        ids += ids[1:]
+        ids += body
     return torch.tensor([ids[:num_tokens]])
+
+
+def load_calibration(
+    benchmarks_dir: Path | None, tokenizer: Any, num_tokens: int
+) -> torch.Tensor | None:
+    """(1, num_tokens) ids of FinQA excerpts from the 81st on.
+
+    The measured text starts at the first excerpt and the greedy prompt at the 51st; each takes
+    only the few excerpts it needs (one is ~500-1000 tokens), so the three never overlap.
+    """
+    if benchmarks_dir is None or not (benchmarks_dir / FINQA_FILE).is_file():
+        return None
+    return _take(tokenizer, _finqa_contexts(benchmarks_dir)[80:], num_tokens)
 
 
 def load_texts(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from model.nqkv.codebook import codebook, nearest_codes
+from model.nqkv.codebook import nearest_codes
 from model.nqkv.config import GroupAxis, QuantSpec, ScaleMode
 from model.nqkv.packing import pack_codes, unpack_codes
 
@@ -112,7 +112,7 @@ def quantize(x: torch.Tensor, spec: QuantSpec) -> QuantizedBlocks:
     # Normalise by the scale as stored (fp16), so dequantization sees exactly what we rounded to.
     scales = scales.clamp_min(1e-6).to(SCALE_DTYPE)
     normalised = blocks / scales.float().unsqueeze(-1)
-    levels = codebook(spec.codebook, spec.bits, spec.block_size).to(x.device)
+    levels = spec.levels(x.device)
     codes = nearest_codes(normalised, levels)
     rows = codes.shape[2]
     packed = pack_codes(codes.reshape(batch, heads, rows, -1), spec.bits)
@@ -124,7 +124,7 @@ def dequantize(q: QuantizedBlocks, spec: QuantSpec, dtype: torch.dtype) -> torch
     batch, heads, rows, blocks_per_row = q.scales.shape
     block_size = q.head_dim * q.num_tokens // (rows * blocks_per_row) if rows else spec.block_size
     codes = unpack_codes(q.codes, spec.bits, blocks_per_row * block_size)
-    levels = codebook(spec.codebook, spec.bits, spec.block_size).to(q.codes.device)
+    levels = spec.levels(q.codes.device)
     values = levels[codes.long()].reshape(batch, heads, rows, blocks_per_row, block_size)
     values = values * q.scales.float().unsqueeze(-1)
     if q.offsets is not None:

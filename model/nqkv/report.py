@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from model.nqkv.goals import goal_lines
+
 
 def _fmt(value: Any, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
 
 def markdown_report(report: dict[str, Any]) -> str:
-    lines = [f"Command: `{report.get('command', '')}` ({report.get('platform', '')})", ""]
+    load = ""
+    if "load_average_start" in report:
+        start, end = report["load_average_start"][0], report.get("load_average_end", [0])[0]
+        load = f"; 1-min load average {start:.1f} at start, {end:.1f} at end"
+    lines = [f"Command: `{report.get('command', '')}` ({report.get('platform', '')}{load})", ""]
     for model_name, result in report["models"].items():
         if "error" in result:
             lines += [f"### {model_name}: not measured ({result['error']})", ""]
@@ -47,5 +53,13 @@ def markdown_report(report: dict[str, Any]) -> str:
                 "–" if agree is None else f"{agree:.2f} (first diff {first['greedy_first_diff']})"
             )
             lines.append("| " + " | ".join(cells) + " |")
+        tails = result.get("fitted_tails")
+        if tails:
+            fitted = "; ".join(f"{b}-bit K {t[0]}, V {t[1]}" for b, t in tails.items())
+            lines += ["", f"nqkv_fit tails (fitted on {result['calibration_tokens']} other FinQA "
+                      f"tokens): {fitted}"]  # fmt: skip
+        for name, reason in result.get("skipped", {}).items():
+            lines += ["", f"{name} not measured: {reason}"]
+        lines += ["", "Goals (KL averaged over the texts):", "", *goal_lines(result)]
         lines += ["", f"({result.get('seconds', 0):.0f} s)", ""]
     return "\n".join(lines)

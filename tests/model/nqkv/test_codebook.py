@@ -21,7 +21,8 @@ def test_nf4_is_the_qlora_table():
 @pytest.mark.parametrize("kind", list(CodebookKind))
 @pytest.mark.parametrize("bits", [2, 3, 4])
 def test_levels_sorted_distinct_and_sized(kind, bits):
-    levels = codebook(kind, bits, block_size=32)
+    tail = 0.9 if kind is CodebookKind.NF_TAIL else None
+    levels = codebook(kind, bits, block_size=32, tail=tail)
     assert levels.shape == (2**bits,)
     assert (levels[1:] > levels[:-1]).all()
     if kind not in (CodebookKind.LLOYD_MAX, CodebookKind.INT_SYM):
@@ -65,6 +66,41 @@ def test_nearest_codes_match_brute_force(kind):
     expected = (x.unsqueeze(-1) - levels).abs().argmin(dim=-1)
     assert torch.equal(nearest_codes(x, levels).long(), expected)
     assert nearest_codes(x, levels).dtype == torch.uint8
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4])
+def test_nf_tail_spans_nf_sym_to_uniform(bits):
+    # At tail 1 - 2^-(k+1) the probabilities are nf_sym's (i + 1/2) / 2^k.
+    torch.testing.assert_close(
+        codebook("nf_tail", bits, tail=1 - 0.5 / 2**bits), codebook("nf_sym", bits)
+    )
+    # Near 1/2 the normal quantile is almost linear: the levels become uniform.
+    torch.testing.assert_close(
+        codebook("nf_tail", bits, tail=0.5001), codebook("uniform", bits), atol=1e-4, rtol=0
+    )
+
+
+def test_nf_tail_needs_a_valid_tail():
+    from model.nqkv.config import QuantSpec
+
+    with pytest.raises(ValueError, match="needs its tail"):
+        codebook("nf_tail", 3)
+    with pytest.raises(ValueError, match=r"must be in \(0.5, 1\)"):
+        QuantSpec(codebook="nf_tail", tail=1.0)
+    with pytest.raises(ValueError, match="exactly when codebook is 'nf_tail'"):
+        QuantSpec(codebook="nf", tail=0.9)
+
+
+def test_fit_tails_tracks_the_data_distribution():
+    from model.nqkv.bench import fit_tails
+
+    gen = torch.Generator().manual_seed(0)
+    normal = torch.randn(1, 2, 256, 64, generator=gen)
+    uniform = torch.rand(1, 2, 256, 64, generator=gen) * 2 - 1
+    normal_tails = fit_tails([(normal, normal)], bits=3)
+    uniform_tails = fit_tails([(uniform, uniform)], bits=3)
+    # Gaussian blocks want bell-shaped levels, uniform blocks nearly uniform ones.
+    assert min(normal_tails) > max(uniform_tails)
 
 
 def test_unknown_bits_raise():

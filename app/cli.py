@@ -21,6 +21,7 @@ from rich.table import Table
 from app.chat_cli import chat_command
 from app.eval_cli import eval_app
 from app.kv_cli import kv_app
+from app.reason_cli import reason_command
 from app.tools_cli import tools_app
 from app.trajectories_cli import trajectories_app
 from app.web_cli import app_command
@@ -45,6 +46,7 @@ app.add_typer(kv_app, name="kv")
 app.add_typer(trajectories_app, name="trajectories")
 app.add_typer(eval_app, name="eval")
 app.command("chat")(chat_command)
+app.command("reason")(reason_command)
 app.command("app")(app_command)
 
 console = Console()

@@ -185,6 +185,28 @@ class Settings(BaseSettings):
         "or flag the numbers in place.",
     )
 
+    # -- verified reasoning (model/reasoning) --------------------------------------------------
+    reason_prm: str = Field(
+        default="verifier",
+        description="PRM that scores reasoning steps: verifier (sympy, no model), judge (the chat "
+        "model grades each step), a PRM checkpoint path, or a mix such as verifier:0.7,judge:0.3.",
+    )
+    reason_threshold: float = Field(
+        default=0.4, ge=0.0, le=1.0, description="AR-Sampling p: a step scoring below it is redone."
+    )
+    reason_max_rethinks: int = Field(
+        default=1, ge=0, description="AR-Sampling m: most rethinks of one step in a row."
+    )
+    reason_num_samples: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="N: samples drawn by AR-Sampling and the voting methods.",
+    )
+    reason_temperature: float = Field(
+        default=0.8, ge=0.0, description="Sampling temperature of the reasoning methods."
+    )
+
     # -- serving -------------------------------------------------------------------------------
     host: str = Field(
         default="127.0.0.1", description="Address `huijin serve` and `huijin app` bind."

@@ -52,18 +52,23 @@ def snapshot_dir() -> Path:
     return Path(value)
 
 
-@pytest.fixture
-def agent_settings(tmp_path, snapshot_dir) -> Settings:
+def offline_settings(root: Path, snapshot: Path | None, **overrides) -> Settings:
+    """Settings for a test: data and caches under `root`, offline market data, built-in tools."""
     return load_settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
+        data_dir=root / "data",
+        cache_dir=root / "cache",
         market_live=False,
-        market_snapshot=snapshot_dir,
+        market_snapshot=snapshot,
         tool_modules=[],
         enabled_tools=None,
         disabled_tools=[],
-        agent_max_steps=4,
+        **overrides,
     )
+
+
+@pytest.fixture
+def agent_settings(tmp_path, snapshot_dir) -> Settings:
+    return offline_settings(tmp_path, snapshot_dir, agent_max_steps=4)
 
 
 @pytest.fixture

@@ -18,8 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from core.settings import load_settings
-from tests.conftest import TODAY
+from tests.conftest import TODAY, offline_settings
 
 QUESTION = "What was the total return of NVDA in 2023?"
 
@@ -57,16 +56,7 @@ def app_url(embedded_engine, snapshot_dir, tmp_path_factory) -> Iterator[str]:
     from agent.api import Assistant
     from app.ui.layout import build_app, launch_options
 
-    root = tmp_path_factory.mktemp("app")
-    settings = load_settings(
-        data_dir=root / "data",
-        cache_dir=root / "cache",
-        market_live=False,
-        market_snapshot=snapshot_dir,
-        tool_modules=[],
-        enabled_tools=None,
-        disabled_tools=[],
-    )
+    settings = offline_settings(tmp_path_factory.mktemp("app"), snapshot_dir)
     assistant = Assistant(settings, embedded_engine, today=TODAY)
     demo = build_app(assistant)
     port = _free_port()

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date
 from pathlib import Path
 
 import pytest
 
-from core.settings import Settings, load_settings
+from core.settings import Settings
+from tests.conftest import TODAY, offline_settings
 from tests.core.conftest import database, postgres_url  # noqa: F401  (shared DB fixtures)
 from tools.discovery import build_registry
 from tools.market.cache import MarketCache
@@ -16,19 +16,6 @@ from tools.market.service import MarketData
 from tools.market.snapshot import SnapshotProvider
 from tools.registry import ToolRegistry
 from tools.tool import ToolContext
-
-# "Today" for every test, so results do not drift; after the snapshot's last day (2026-08-21).
-TODAY = date(2026, 9, 1)
-
-
-@pytest.fixture(scope="session")
-def snapshot_dir() -> Path:
-    value = os.environ.get("HUIJIN_MARKET_SNAPSHOT")
-    if not value:
-        pytest.skip(
-            "HUIJIN_MARKET_SNAPSHOT is not set (make test sets it to ../shared/data/market)"
-        )
-    return Path(value)
 
 
 @pytest.fixture(scope="session")
@@ -43,15 +30,7 @@ def snapshot(snapshot_dir) -> SnapshotProvider:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return load_settings(
-        data_dir=tmp_path / "data",
-        cache_dir=tmp_path / "cache",
-        market_live=False,
-        market_snapshot=None,
-        tool_modules=[],
-        enabled_tools=None,
-        disabled_tools=[],
-    )
+    return offline_settings(tmp_path, snapshot=None)
 
 
 def make_context(settings, snapshot, calendar, live=None, db=None) -> ToolContext:

@@ -107,7 +107,22 @@ def read_architecture(path: str | Path) -> tuple[str, dict[str, Any]]:
     return str(architectures[0]), config
 
 
-class TokenProbPRM:
+class _BatchedCheckpointPRM:
+    """Scores solutions `batch_size` at a time; subclasses render and read one batch."""
+
+    batch_size: int
+
+    def score(self, solutions: Sequence[Solution]) -> list[list[float]]:
+        scores: list[list[float]] = []
+        for first in range(0, len(solutions), self.batch_size):
+            scores.extend(self._score_batch(solutions[first : first + self.batch_size]))
+        return scores
+
+    def _score_batch(self, solutions: Sequence[Solution]) -> list[list[float]]:
+        raise NotImplementedError
+
+
+class TokenProbPRM(_BatchedCheckpointPRM):
     """A "+/-" PRM: P(+) after each step, RLHFlow ("chat") or Math-Shepherd ("tag") format."""
 
     def __init__(
@@ -142,12 +157,6 @@ class TokenProbPRM:
     @property
     def name(self) -> str:
         return f"token-prob:{self._ckpt.path.name}"
-
-    def score(self, solutions: Sequence[Solution]) -> list[list[float]]:
-        scores: list[list[float]] = []
-        for first in range(0, len(solutions), self.batch_size):
-            scores.extend(self._score_batch(solutions[first : first + self.batch_size]))
-        return scores
 
     def _score_batch(self, solutions: Sequence[Solution]) -> list[list[float]]:
         texts, char_positions = [], []
@@ -208,7 +217,7 @@ class TokenProbPRM:
         return text, positions
 
 
-class RewardHeadPRM:
+class RewardHeadPRM(_BatchedCheckpointPRM):
     """A token-classification PRM: the head's positive probability at each step separator."""
 
     def __init__(
@@ -242,12 +251,6 @@ class RewardHeadPRM:
     @property
     def name(self) -> str:
         return f"reward-head:{self._ckpt.path.name}"
-
-    def score(self, solutions: Sequence[Solution]) -> list[list[float]]:
-        scores: list[list[float]] = []
-        for first in range(0, len(solutions), self.batch_size):
-            scores.extend(self._score_batch(solutions[first : first + self.batch_size]))
-        return scores
 
     def _score_batch(self, solutions: Sequence[Solution]) -> list[list[float]]:
         rendered = [self._render(solution) for solution in solutions]

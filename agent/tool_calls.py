@@ -294,9 +294,62 @@ def fill_from_question(
         chosen = arguments.get("tickers")
         if not isinstance(chosen, list) or not set(chosen) <= set(named):
             arguments["tickers"] = subjects
+    arguments.update(money_terms_from_question(question, set(properties)))
     if arguments == call.arguments:
         return call
     return ToolCall(call.name, arguments, id=call.id)
+
+
+_AMOUNT_RE = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
+_PERCENT_RE = re.compile(r"(\d+(?:\.\d+)?)\s*%")
+_YEARS_RE = re.compile(r"(\d+(?:\.\d+)?)\s+years?\b", re.IGNORECASE)
+_OUTFLOW_RE = re.compile(r"\b(costs?|invest(?:ment|s|ed)?|buy|spends?)\b", re.IGNORECASE)
+_SIGNED_LIST_RE = re.compile(r"(?<![\w.$])(-?\d[\d,]*(?:\.\d+)?)(?!\s*%|[\d-])")
+
+
+def money_terms_from_question(question: str, parameters: set[str]) -> dict[str, Any]:
+    """Cash-flow arguments stated outright in the question, for the parameters a tool has.
+
+    A 135M model picks the right cash-flow tool but rarely copies the amounts: it invents lists
+    or repeats the system prompt's example. Dollar amounts in order become the cash flows (the
+    first an outflow when the question says it costs or is invested), "6%" the rate, "5 years"
+    the term, per month when the question says monthly. Only what the question states is filled.
+    """
+    amounts = [float(a.replace(",", "")) for a in _AMOUNT_RE.findall(question)]
+    percents = [float(p) / 100 for p in _PERCENT_RE.findall(question)]
+    years = [float(y) for y in _YEARS_RE.findall(question)]
+    monthly = "month" in question.lower()
+    rate = percents[0] if len(percents) == 1 else None
+    found: dict[str, Any] = {}
+    if "cashflows" in parameters:
+        flows = amounts
+        if len(flows) < 2:  # "-1000 now, then 300, 400 and 500": signed numbers as written
+            text = _PERCENT_RE.sub(" ", re.sub(r"\d{4}-\d{2}-\d{2}", " ", question))
+            listed = [float(n.replace(",", "")) for n in _SIGNED_LIST_RE.findall(text)]
+            flows = listed if len(listed) >= 3 and listed[0] < 0 else []
+        if len(flows) >= 2:
+            if flows[0] > 0 and _OUTFLOW_RE.search(question):
+                flows = [-flows[0], *flows[1:]]
+            found["cashflows"] = flows
+        if "rate" in parameters and rate is not None:
+            found["rate"] = rate
+        return found
+    if len(amounts) != 1 or rate is None or len(years) != 1:
+        return found
+    periods_per_year = 12 if monthly else 1
+    if {"principal", "annual_rate", "years"} <= parameters:  # a loan schedule
+        found.update(principal=amounts[0], annual_rate=rate, years=years[0])
+        if "payments_per_year" in parameters:
+            found["payments_per_year"] = periods_per_year
+    elif {"rate", "nper"} <= parameters:
+        found.update(rate=rate / periods_per_year, nper=years[0] * periods_per_year)
+        if "pv" in parameters and "loan" in question.lower():
+            found["pv"] = amounts[0]
+        elif "pmt" in parameters and re.search(r"\bdeposit|save|contribut", question, re.I):
+            found["pmt"] = -amounts[0]
+            if "pv" in parameters:
+                found["pv"] = 0.0
+    return found
 
 
 def strip_markup(text: str) -> str:

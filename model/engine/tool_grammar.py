@@ -50,6 +50,7 @@ def call_schema(specs: Sequence[ToolSpec], known_tickers: Collection[str] = ()) 
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
+MAX_ITEMS_IN_CALL = 40
 _OPEN_REPEAT = re.compile(r"^\^?(\[[^\]]+\])\+\$?$")
 
 
@@ -64,6 +65,8 @@ def _bound_patterns(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {key: _bound_patterns(value) for key, value in schema.items()}
+    if out.get("type") == "array":  # a list the model writes itself: never a runaway
+        out["maxItems"] = min(int(out.get("maxItems", MAX_ITEMS_IN_CALL)), MAX_ITEMS_IN_CALL)
     match = _OPEN_REPEAT.match(str(out.get("pattern", "")))
     if match and "maxLength" in out:
         low = max(int(out.get("minLength", 1)), 1)

@@ -138,3 +138,35 @@ def test_cut_off_markup_is_stripped_from_answers():
 
     assert strip_markup("<tool_response") == ""
     assert strip_markup("NVDA rose 5%. </tool") == "NVDA rose 5%."
+
+
+def test_cash_flow_terms_come_from_the_question(specs):
+    npv = _call("tvm_npv", rate=0.08, cashflows=[-1000, 400, 500, 600])  # the prompt's example
+    question = "A project costs $1,000 now and returns $410, $330 and $200. NPV at 6%?"
+    arguments = parse_turn(npv, specs, KNOWN, question=question).calls[0].arguments
+    assert arguments == {"rate": 0.06, "cashflows": [-1000.0, 410.0, 330.0, 200.0]}
+    payment = _call("tvm_payment", rate=0.005, nper=360, pv=200000)
+    question = "What is the monthly payment on a $25,000 loan at 6% annual interest over 5 years?"
+    arguments = parse_turn(payment, specs, KNOWN, question=question).calls[0].arguments
+    assert (arguments["rate"], arguments["nper"], arguments["pv"]) == (0.005, 60.0, 25000.0)
+    # Nothing stated, nothing changed.
+    call = parse_turn(npv, specs, KNOWN, question="NPV of my project?").calls[0]
+    assert call.arguments["cashflows"] == [-1000, 400, 500, 600]
+
+
+def test_lists_in_a_constrained_call_are_bounded():
+    from model.engine.tool_grammar import MAX_ITEMS_IN_CALL, call_schema
+
+    spec = {
+        "function": {
+            "name": "f",
+            "parameters": {
+                "type": "object",
+                "properties": {
+                    "xs": {"type": "array", "items": {"type": "number"}, "maxItems": 600}
+                },
+            },
+        }
+    }
+    schema = call_schema([spec])
+    assert schema["properties"]["arguments"]["properties"]["xs"]["maxItems"] == MAX_ITEMS_IN_CALL

@@ -16,6 +16,7 @@ them. Everything runs in eval mode, without gradients, in batches of `batch_size
 
 from __future__ import annotations
 
+import abc
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,7 +108,7 @@ def read_architecture(path: str | Path) -> tuple[str, dict[str, Any]]:
     return str(architectures[0]), config
 
 
-class _BatchedCheckpointPRM:
+class _BatchedCheckpointPRM(abc.ABC):
     """Scores solutions `batch_size` at a time; subclasses render and read one batch."""
 
     batch_size: int
@@ -118,8 +119,9 @@ class _BatchedCheckpointPRM:
             scores.extend(self._score_batch(solutions[first : first + self.batch_size]))
         return scores
 
+    @abc.abstractmethod
     def _score_batch(self, solutions: Sequence[Solution]) -> list[list[float]]:
-        raise NotImplementedError
+        """Per-step scores of one batch of solutions."""
 
 
 class TokenProbPRM(_BatchedCheckpointPRM):

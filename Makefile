@@ -16,7 +16,7 @@ ifneq ($(wildcard $(SHARED_DATA)/benchmarks),)
 export HUIJIN_BENCHMARKS_DIR ?= $(SHARED_DATA)/benchmarks
 endif
 
-.PHONY: install system-deps app serve test test-slow lint format bench clean
+.PHONY: install system-deps app serve test test-slow test-vllm lint format bench clean
 
 install: $(STAMP)
 
@@ -61,6 +61,19 @@ test: install system-deps lint
 
 test-slow: install system-deps
 	$(BIN)/python -m pytest -q -m slow
+
+# The NQKV vLLM plugin on a CPU machine: the vllm wheel without its dependencies (they would swap
+# CPU torch for CUDA torch and pin transformers) plus the few its attention-backend API imports.
+# Enough to load the plugin by its entry point and run its kernels in Triton's interpreter; not
+# enough to serve (that needs a CUDA machine and `pip install -e '.[vllm]'`).
+VLLM_STAMP := $(VENV)/.huijin-vllm-installed
+$(VLLM_STAMP): $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps vllm==0.33.0
+	$(BIN)/pip install -q --disable-pip-version-check pyzmq cbor2 aiohttp openai-harmony openai
+	@touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP)
+	TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -m vllm
 
 bench: install
 	$(BIN)/python benchmarks/engine_speed.py

@@ -3,12 +3,14 @@
     assistant = Assistant(settings)            # or Assistant(settings, engine=shared_engine)
     answer = assistant.ask("How did NVDA do in 2023?", thread_id="t1")
     for event in assistant.stream("And its max drawdown?", thread_id="t1"): ...
+    verification = assistant.verify(answer)    # the answer re-derived step by step (agent/verify.py)
 
 Every episode is saved as a trajectory; every thread's conversation persists in the checkpointer.
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from typing import Any
 from agent.checkpoint import checkpoint_path, open_checkpointer
 from agent.graph import EPISODE_OVERRIDES, AgentConfig, AgentRuntime, build_graph
 from agent.trajectory_log import episode_record
+from agent.verify import AnswerVerifier, Verification
 from core.db.models import utc_now
 from core.db.session import open_database
 from core.settings import Settings
@@ -37,6 +40,7 @@ _RECORDED_SETTINGS = (
     "agent_max_new_tokens",
     "agent_constrained",
     "agent_on_unsupported",
+    "agent_answer",
     "kv_cache",
 )
 
@@ -125,15 +129,20 @@ class Assistant:
                 max_new_tokens=settings.agent_max_new_tokens,
                 temperature=settings.temperature,
                 on_unsupported=settings.agent_on_unsupported,
+                answer=settings.agent_answer,
             ),
             today=today or self.context.today(),
             as_of=_data_as_of(self.context) or (today or self.context.today()),
             known_tickers=frozenset(_known_tickers(self.context)),
         )
         if settings.agent_constrained:
-            self.runtime.constrain = _tool_call_constraint(engine, self.runtime.known_tickers)
+            self.runtime.constrain = _tool_call_constraint(
+                engine, self.runtime.known_tickers, short_answers=settings.agent_answer == "quote"
+            )
             self.runtime.require_first_call = self.runtime.constrain is None
         self.graph = build_graph(self.runtime, checkpointer=self.checkpointer)
+        self._verifier: AnswerVerifier | None = None  # built (PRM loaded) on first verify()
+        self._verifier_lock = threading.Lock()
 
     def ask(
         self,
@@ -195,6 +204,8 @@ class Assistant:
                 "model_s": sum(t["duration_s"] for t in state.get("turns", [])),
                 "tools_s": sum(c["duration_s"] for c in state.get("tool_records", [])),
             },
+            # What the logged token ids mean; training refuses turns of another tokenizer.
+            tokenizer_fingerprint=getattr(self.engine, "tokenizer_fingerprint", ""),
         )
         trajectory_id = self.store.save(record)
         yield AnswerEvent(
@@ -213,6 +224,22 @@ class Assistant:
                 model_id=self.engine.model_id,
             )
         )
+
+    def verify(self, answer: AgentAnswer) -> Verification:
+        """Re-derive `answer` step by step from its episode's tool results with AR-Sampling and
+        the configured PRM (`HUIJIN_REASON_*`), and log it on the episode's trajectory as
+        `extra["verification"]`. The answer to rely on is `Verification.answer`: the agent's own
+        unless the re-derived one passes the same grounding check."""
+        with self._verifier_lock:
+            if self._verifier is None:
+                self._verifier = AnswerVerifier.from_settings(self.settings, self.engine)
+        record = self.store.get(answer.trajectory_id)
+        verification = self._verifier.verify(
+            record.question, [call.model_dump() for call in record.tool_calls], answer.answer
+        )
+        record.extra = {**record.extra, "verification": verification.to_json()}
+        self.store.save(record)
+        return verification
 
     def threads(self, limit: int = 30) -> list[ThreadSummary]:
         """The newest conversations (interactive ones, not eval runs), for a resume list."""
@@ -239,7 +266,9 @@ def _to_event(chunk: dict[str, Any]) -> AgentEvent:
     return ToolResultEvent(chunk["id"], chunk["outcome"])
 
 
-def _tool_call_constraint(engine: ChatEngine, known_tickers: frozenset[str]) -> Any:
+def _tool_call_constraint(
+    engine: ChatEngine, known_tickers: frozenset[str], short_answers: bool = False
+) -> Any:
     """xgrammar tool-call constraint, for engines with a tokenizer and a logits-processor hook.
 
     Other engines (a remote OpenAI-compatible server) are asked for `tool_choice: "required"`
@@ -250,7 +279,7 @@ def _tool_call_constraint(engine: ChatEngine, known_tickers: frozenset[str]) -> 
     from model.engine.tool_grammar import engine_tool_grammar
 
     grammar = engine_tool_grammar(engine, known_tickers)
-    return ToolCallConstraint(grammar) if grammar is not None else None
+    return ToolCallConstraint(grammar, short_answers) if grammar is not None else None
 
 
 def _known_tickers(context: ToolContext) -> list[str]:

@@ -59,6 +59,8 @@ class AgentConfig:
     # What to do with an answer whose numbers no tool returned: "replace" it by the tools' own
     # words (the default: a small model's narration is the weak link), or "flag" them in place.
     on_unsupported: str = "replace"
+    # Who words the final answer: "model", or "quote" (the tools' result lines; agent_answer).
+    answer: str = "model"
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -69,6 +71,8 @@ class AgentConfig:
             raise ValueError("temperature must be between 0 and 2")
         if self.on_unsupported not in {"replace", "flag"}:
             raise ValueError("on_unsupported must be 'replace' or 'flag'")
+        if self.answer not in {"model", "quote"}:
+            raise ValueError("answer must be 'model' or 'quote'")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> AgentConfig:
         """This config with one episode's choices (the app's temperature and step sliders)."""
@@ -133,7 +137,13 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         return {"tool_names": names, "first_call_tools": first, "system_prompt": prompt}
 
     def call_model(state: AgentState) -> dict[str, Any]:
-        specs = [all_specs[name] for name in state["tool_names"]]
+        names = state["tool_names"]
+        if state["num_steps"] == 0 and state.get("first_call_tools"):
+            # The first call may only name the confident matches, so only they are shown: every
+            # other schema would be ~300 prompt tokens the model reads (on a CPU, seconds) for
+            # nothing. Later turns see every offered tool, for a second call.
+            names = [name for name in names if name in state["first_call_tools"]]
+        specs = [all_specs[name] for name in names]
         prompt = [{"role": "system", "content": state["system_prompt"]}, *_context(state)]
         started = time.perf_counter()
         try:
@@ -200,7 +210,7 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         return {"messages": messages, "tool_records": [*state["tool_records"], *records]}
 
     def finish(state: AgentState) -> dict[str, Any]:
-        return _finish(state, runtime.config.on_unsupported)
+        return _finish(state, runtime.config.on_unsupported, runtime.config.answer)
 
     def after_model(state: AgentState) -> str:
         if state.get("stop_reason"):
@@ -280,15 +290,17 @@ def _generate(
     raise EngineError("the model stream ended without a result")
 
 
-def _finish(state: AgentState, on_unsupported: str) -> dict[str, Any]:
+def _finish(state: AgentState, on_unsupported: str, answer_mode: str = "model") -> dict[str, Any]:
     """The final answer: fail closed on no data, stop on the step limit, and never let a number
-    no tool returned pass silently (replace the answer by the tools' words, or flag it)."""
+    no tool returned pass silently (replace the answer by the tools' words, or flag it). With
+    `answer_mode="quote"` the tools' words are the answer whenever a tool returned data."""
     if state.get("stop_reason") == StopReason.MODEL_ERROR:
         return {"grounding": {}}
     records = state["tool_records"]
     good = [r["result"] for r in records if not r["is_error"]]
     last = state["messages"][-1]
     update: dict[str, Any] = {}
+    model_answer: str | None = None  # what the model wrote, when the answer quotes the tools
     if records and not good and any(_no_data(r["result"]) for r in records):
         reasons = "; ".join(dict.fromkeys(r["result"].removeprefix("error: ") for r in records))
         answer = f"I could not get the data, so I will not give numbers: {reasons}"
@@ -298,6 +310,11 @@ def _finish(state: AgentState, on_unsupported: str) -> dict[str, Any]:
         if good:
             answer += " The tools returned:\n" + quote_tool_results(good)
         stop = StopReason.MAX_STEPS
+    elif answer_mode == "quote" and good:
+        model_answer = strip_markup(str(last.get("content", "")))
+        answer = quote_tool_results(good)
+        update["messages"] = [{"role": "assistant", "content": answer}]
+        stop = StopReason.ANSWERED
     else:
         answer = strip_markup(str(last.get("content", "")))
         if good and not _has_digit(answer) and any(_has_digit(text) for text in good):
@@ -308,6 +325,8 @@ def _finish(state: AgentState, on_unsupported: str) -> dict[str, Any]:
     evidence = [state["question"], *good]
     report = check_grounding(answer, evidence)
     grounding: dict[str, Any] = report.to_dict()
+    if model_answer is not None:
+        grounding.update(quoted=True, model_answer=model_answer)
     if not report.is_grounded and good and on_unsupported == "replace":
         grounding.update(replaced=True, discarded_answer=answer)
         answer = quote_tool_results(good)

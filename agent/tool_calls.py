@@ -283,6 +283,11 @@ def fill_from_question(
     if "ticker" in properties and len(subjects) == 1 and arguments.get("ticker") not in named:
         arguments["ticker"] = subjects[0]
     benchmark = arguments.get("benchmark")
+    if {"ticker", "benchmark"} <= set(properties) and len(subjects) == 2:
+        # "did MCD or AMD return more?": one against the other, in the order the question names
+        # them (so "X minus Y" is the excess of X over Y), not one of them against SPY.
+        arguments["ticker"], arguments["benchmark"] = subjects
+        benchmark = subjects[1]
     if "benchmark" in properties and benchmark is not None:
         if "SPY" in named and len(subjects) == 1 and subjects[0] != "SPY":
             arguments["benchmark"] = "SPY"
@@ -290,14 +295,64 @@ def fill_from_question(
             del arguments["benchmark"]  # a ticker against itself: the tool's default (SPY)
     if "risk_free_rate" in arguments and not _RISK_FREE_RE.search(question):
         del arguments["risk_free_rate"]  # a rate the question never gave: the tool's default
-    if "tickers" in properties and len(subjects) >= 2:
+    positions = positions_from_question(question, known)
+    if {"tickers", "shares"} <= set(properties) and positions:
+        arguments["tickers"] = list(positions)
+        arguments["shares"] = list(positions.values())
+    elif "tickers" in properties and subjects and subjects != ["SPY"]:
         chosen = arguments.get("tickers")
         if not isinstance(chosen, list) or not set(chosen) <= set(named):
-            arguments["tickers"] = subjects
+            # Tickers the question never names come from the prompt's examples; one named
+            # ticker is compared with the market (SPY).
+            arguments["tickers"] = subjects if len(subjects) >= 2 else [*subjects, "SPY"]
+    drop_unstated_options(arguments, question, schema)
     arguments.update(money_terms_from_question(question, set(properties)))
     if arguments == call.arguments:
         return call
     return ToolCall(call.name, arguments, id=call.id)
+
+
+_POSITION_RE = re.compile(
+    r"(\d[\d,]*(?:\.\d+)?)\s+shares\s+of\s+([A-Z][A-Z0-9]{0,4}(?:\.[A-Z])?)\b"
+)
+
+
+def positions_from_question(question: str, known: Collection[str]) -> dict[str, float]:
+    """ "10 shares of AAPL and 5 shares of MSFT" -> {"AAPL": 10.0, "MSFT": 5.0} (known symbols)."""
+    positions: dict[str, float] = {}
+    for count, symbol in _POSITION_RE.findall(question):
+        if symbol in known:
+            positions[symbol] = positions.get(symbol, 0.0) + float(count.replace(",", ""))
+    return positions
+
+
+def _stated_numbers(question: str) -> list[float]:
+    text = _ISO_DATE_RE.sub(" ", question)
+    return [float(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?:\.\d+)?", text)]
+
+
+def drop_unstated_options(
+    arguments: dict[str, Any], question: str, schema: Mapping[str, Any]
+) -> None:
+    """Remove optional numeric arguments whose value the question never states (in place).
+
+    A 135M model fills optional parameters it saw in the schema with made-up values (fv=1 on a
+    loan payment, a final balance nobody asked for), which silently changes the answer; the
+    tool's documented default is what the user meant. A value counts as stated when it is one of
+    the question's numbers, as written, as a percent (6 -> 0.06), or per month (/12, x12).
+    """
+    parameters = schema.get("parameters", {})
+    required = set(parameters.get("required", []))
+    stated = _stated_numbers(question)
+    readings = {round(v * k, 9) for v in stated for k in (1, 0.01, 1 / 12, 0.01 / 12, 12)}
+    for key, spec in parameters.get("properties", {}).items():
+        if key in required or key not in arguments or not _types(spec) & {"number", "integer"}:
+            continue
+        value = arguments[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if value != 0 and round(float(value), 9) not in readings and -float(value) not in stated:
+            del arguments[key]
 
 
 _AMOUNT_RE = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+")
-# "17% of 2500", "3 * 4": arithmetic in the question points at the calculator.
-_ARITHMETIC_RE = re.compile(r"\d\s*%|\d\s*[-+*/^x]\s*\d")
+# "17% of 2500", "3 * 4": arithmetic in the question points at the calculator. A bare rate
+# ("at 6% annual interest") does not: it belongs to a cash-flow tool.
+_ARITHMETIC_RE = re.compile(r"\d\s*%\s*of\b|\d\s*[-+*/^x]\s*\d")
 # Words that say nothing about which tool fits; BM25's idf would mostly mute them anyway, but a
 # catalogue of twenty documents is too small for idf alone.
 _STOPWORDS = frozenset(
@@ -75,6 +76,15 @@ _SYNONYMS = {
     "plot": "chart draw",
     "npv": "net present value npv",
     "irr": "internal rate return irr",
+    "deposit": "deposits savings future value",
+    "deposits": "savings future value",
+    "save": "savings future value",
+    "savings": "future value",
+    "differ": "compare",
+    "minus": "compare",
+    "shares": "shares bought profit loss",
+    "bought": "bought shares",
+    "profit": "profit loss",
 }
 
 

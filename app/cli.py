@@ -22,7 +22,9 @@ from app.chat_cli import chat_command
 from app.eval_cli import eval_app
 from app.kv_cli import kv_app
 from app.reason_cli import reason_command
+from app.serve_cli import ServeBackend, serve_vllm
 from app.tools_cli import tools_app
+from app.train_cli import train_app
 from app.trajectories_cli import trajectories_app
 from app.web_cli import app_command
 from core.settings import (
@@ -45,6 +47,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(kv_app, name="kv")
 app.add_typer(trajectories_app, name="trajectories")
 app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
 app.command("chat")(chat_command)
 app.command("reason")(reason_command)
 app.command("app")(app_command)
@@ -234,19 +237,44 @@ def models(
     console.print(table)
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True})
 @user_errors
 def serve(
+    ctx: typer.Context,
+    checkpoint: Annotated[
+        str | None, typer.Argument(help="Checkpoint to serve (default: HUIJIN_MODEL).")
+    ] = None,
+    backend: Annotated[
+        ServeBackend,
+        typer.Option(help="transformers (in-process, CPU or GPU) or vllm (CUDA, NQKV plugin)."),
+    ] = ServeBackend.TRANSFORMERS,
+    kv_cache: Annotated[
+        str | None,
+        typer.Option(help="fp16, nqkv2, nqkv3 (transformers), nqkv4; default HUIJIN_KV_CACHE."),
+    ] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
     model: Annotated[str | None, typer.Option(help="Override HUIJIN_MODEL.")] = None,
+    print_command: Annotated[
+        bool, typer.Option("--print-command", help="vllm: print the vllm command and exit.")
+    ] = False,
     config: ConfigOption = None,
 ) -> None:
-    """Serve the configured model over an OpenAI-compatible HTTP API (/v1/chat/completions)."""
+    """Serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions).
+
+    With --backend vllm, arguments after `--` go to `vllm serve` unchanged.
+    """
     from model.engine.factory import create_engine
     from model.serving.openai_server import serve as run_server
 
-    settings = _settings(config, host=host, port=port, model=model, backend="transformers")
+    # backend: the engine served in-process, whatever HUIJIN_BACKEND says (that picks a client).
+    overrides = {"host": host, "port": port, "model": checkpoint or model, "kv_cache": kv_cache}
+    settings = _settings(config, backend="transformers", **overrides)
+    if backend is ServeBackend.VLLM:
+        serve_vllm(settings, extra_args=ctx.args, print_command=print_command)
+        return
+    if ctx.args or print_command:
+        raise SettingsError("extra vLLM arguments and --print-command need --backend vllm")
     engine = create_engine(settings)
     info = engine.info()
     err_console.print(

@@ -54,7 +54,7 @@ def _user_errors(func: F) -> F:
         ) as exc:
             if os.environ.get("HUIJIN_LOG_LEVEL", "").upper() == "DEBUG":
                 raise
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
+            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
@@ -79,10 +79,31 @@ def run_command(
     limit: Annotated[
         int | None, typer.Option(help="Evaluate a seeded sample of N examples.")
     ] = None,
-    mode: Annotated[str, typer.Option(help="agent, direct or cot.")] = "direct",
+    mode: Annotated[
+        str | None, typer.Option(help="agent, direct or cot (default direct; --method: reason).")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a reasoning method on the plain model instead: greedy, sc, bon, weighted "
+            "or ar (AR-Sampling)."
+        ),
+    ] = None,
+    prm: Annotated[
+        str | None,
+        typer.Option(
+            help="PRM for --method bon/weighted/ar: verifier, judge or a checkpoint path."
+        ),
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option("--n", help="N samples for --method (default HUIJIN_REASON_NUM_SAMPLES)."),
+    ] = None,
     concurrency: Annotated[int, typer.Option(help="Examples solved at the same time.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed for the sample and for sampling.")] = 0,
-    max_new_tokens: Annotated[int, typer.Option(help="Cap per reply (direct/cot).")] = 256,
+    max_new_tokens: Annotated[
+        int, typer.Option(help="Cap per reply (direct/cot; per sample for --method).")
+    ] = 256,
     judge: Annotated[
         bool, typer.Option(help="Score free-text answers with an LLM judge (marked as such).")
     ] = False,
@@ -108,17 +129,16 @@ def run_command(
                 benchmark=benchmark,
                 data=str(path),
                 split=split,
-                mode=mode,
                 limit=limit,
                 concurrency=concurrency,
                 seed=seed,
                 max_new_tokens=max_new_tokens,
-                temperature=settings.temperature,
                 judge=judge,
                 model=settings.model
                 if settings.backend.value == "transformers"
                 else (settings.openai_model or settings.openai_base_url),
                 backend=settings.backend.value,
+                **_mode_options(settings, mode, method, prm, n),
             )
             run_id = evals.start(config, name)
             err_console.print(f"run [bold]{run_id}[/bold] started (resume with --resume {run_id})")
@@ -128,6 +148,27 @@ def run_command(
         _execute_with_progress(evals, run_id)
         summary = evals.run(run_id)
     _print_summary(summary)
+
+
+def _mode_options(
+    settings: Any, mode: str | None, method: str | None, prm: str | None, n: int | None
+) -> dict[str, Any]:
+    """EvalConfig fields for the mode, or for a reasoning method (sampling knobs from reason_*)."""
+    if method is None:
+        if prm is not None or n is not None:
+            raise ValueError("--prm and --n go with --method (greedy, sc, bon, weighted or ar)")
+        return {"mode": mode or "direct", "temperature": settings.temperature}
+    if mode not in (None, "reason"):
+        raise ValueError(f"--method runs on the plain model, not in mode {mode}; drop --mode")
+    return {
+        "mode": "reason",
+        "method": method,
+        "prm": prm,
+        "num_samples": n if n is not None else settings.reason_num_samples,
+        "threshold": settings.reason_threshold,
+        "max_rethinks": settings.reason_max_rethinks,
+        "temperature": settings.reason_temperature,
+    }
 
 
 def _execute_with_progress(evals: Any, run_id: str) -> None:
@@ -210,7 +251,7 @@ def list_command(
             run.created_at.strftime("%Y-%m-%d %H:%M"),
             str(c.get("benchmark", "")),
             str(c.get("split", "")),
-            str(c.get("mode", "")),
+            str(c.get("method") or c.get("mode", "")),
             str(c.get("model", "")),
             f"{run.num_done}/{run.num_examples}",
             "-" if run.accuracy is None else f"{run.accuracy:.1%}",

@@ -3,6 +3,7 @@
 Registered on the main CLI as a command (`app.command("reason")(reason_command)`). Prints every
 sample's steps with their PRM scores, marks each step that triggered a rethink and each redo, then
 the chosen answer, the votes and the tokens spent. `--json` prints the whole ReasoningResult.
+`render_steps` is shared with `huijin chat --verify`.
 Uses only the public API of model.reasoning and the engine factory.
 """
 
@@ -151,17 +152,7 @@ def render_result(result) -> None:  # result: model.reasoning.ReasoningResult
             f" · {len(sample.rethinks)} rethinks · {sample.finish_reason}"
         )
         console.rule(f"[bold]{escape(title)}[/bold]" if is_chosen else escape(title))
-        for step in sample.steps:
-            weak = step.score is not None and step.score < threshold
-            style = "red" if weak else "green" if step.score is not None else "dim"
-            marks = (" [yellow]↻ rethink[/yellow]" if step.is_rethink else "") + (
-                " [red]✗ weak, rethought[/red]" if step.triggered_rethink else ""
-            )
-            console.print(
-                f"[{style}][{_fmt(step.score)}][/{style}] step {step.number}{marks}",
-                highlight=False,
-            )
-            console.print(escape(step.text), highlight=False)
+        render_steps(sample.steps, threshold)
     votes = ", ".join(f"{answer}: {votes:.3g}" for answer, votes in result.votes.items()) or "none"
     usage = result.usage
     console.print(
@@ -177,6 +168,21 @@ def render_result(result) -> None:  # result: model.reasoning.ReasoningResult
         f"{usage.num_calls} model calls · {result.elapsed_s:.1f} s[/dim]",
         highlight=False,
     )
+
+
+def render_steps(steps, threshold: float) -> None:
+    """Each step (model.reasoning.Step) with its PRM score, red under `threshold`, and marks on
+    the steps that triggered a rethink and on the redos; also used by `huijin chat --verify`."""
+    for step in steps:
+        weak = step.score is not None and step.score < threshold
+        style = "red" if weak else "green" if step.score is not None else "dim"
+        marks = (" [yellow]↻ rethink[/yellow]" if step.is_rethink else "") + (
+            " [red]✗ weak, rethought[/red]" if step.triggered_rethink else ""
+        )
+        console.print(
+            f"[{style}][{_fmt(step.score)}][/{style}] step {step.number}{marks}", highlight=False
+        )
+        console.print(escape(step.text), highlight=False)
 
 
 def _fmt(score: float | None) -> str:

@@ -6,9 +6,11 @@ tuned on; half from the test split, held back from any tuning. Both halves are r
 Measured per question: every call valid (schema-valid arguments, an offered tool), the right
 tool (the first call is one of the template's expected or acceptable tools), the right number
 in the final answer (relative tolerance 1e-3; percent/decimal equivalence), model turns, latency.
+Each answer mode (HUIJIN_AGENT_ANSWER: the model words the answer, or it quotes the tools) runs
+the same questions on the same loaded model, one after the other, for a side-by-side comparison.
 
-    python benchmarks/agent_quality.py                 # 20 dev + 20 test questions
-    python benchmarks/agent_quality.py --per-split 5   # a quick look
+    python benchmarks/agent_quality.py                 # 20 dev + 20 test questions, both modes
+    python benchmarks/agent_quality.py --per-split 5 --answer quote   # a quick look
 
 Writes benchmarks/results/agent_quality.json and .md. Goals (issue 4): valid calls 100%, right
 tool >= 90%, right final number >= 80%, median latency <= 20 s on a 2-core CPU machine.
@@ -20,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -33,14 +34,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agent.api import Assistant
 from core.settings import load_settings
-from evals.example import AnswerType, Example
-from evals.numbers import close, find_numbers
-from evals.scorers.numeric import candidates, rounded_match
+from evals.example import Example
 from evals.scorers.tooluse import score_tooluse
 from evals.suites import build_suite
 
 RESULTS = Path(__file__).parent / "results"
-ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 GOALS = {"valid_calls": 1.0, "right_tool": 0.9, "right_number": 0.8, "median_latency_s": 20.0}
 
 
@@ -56,38 +54,10 @@ def pick(examples: list[Example], count: int) -> list[Example]:
 
 
 def contains_number(example: Example, answer: str) -> tuple[bool, str]:
-    """Whether any number written in the answer is the gold (rel. tolerance, percent/decimal
-    readings, or the gold rounded to the digits shown); dates are not numbers here."""
-    if example.answer_type is AnswerType.SPAN:  # "which returned more": the ticker named
-        score = score_tooluse(example, answer)
-        return score.correct, score.extracted
-    gold = float(example.gold_value)
-    rel_tol = float(example.metadata.get("rel_tol", 1e-3))
-    sign_free = bool(example.metadata.get("sign_free"))
-    # Our tools write negatives with a minus sign, so "(8.06%)" is a parenthesis, not -8.06.
-    text = re.sub(r"[()]", " ", ISO_DATE.sub(" ", answer))
-    for value, is_pct in find_numbers(text):
-        decimals = _decimals_near(text, value)
-        for reading, digits in candidates(value, is_pct, decimals):
-            for target in (gold, -gold) if sign_free else (gold,):
-                if close(reading, target, rel_tol=rel_tol, abs_tol=1e-9) or rounded_match(
-                    target, reading, digits
-                ):
-                    return True, f"{value:g}{'%' if is_pct else ''}"
-    return False, ""
-
-
-def _decimals_near(text: str, value: float) -> int:
-    for token in re.findall(r"-?\d[\d,]*\.?\d*", text):
-        try:
-            if (
-                abs(float(token.replace(",", "")) - abs(value)) < 1e-12
-                or float(token.replace(",", "")) == value
-            ):
-                return len(token.split(".", 1)[1]) if "." in token else 0
-        except ValueError:
-            continue
-    return 0
+    """Whether the answer states the gold: the suite's own scorer (any number written in the
+    answer within tolerance, percent/decimal readings, rounding; the ticker for "which")."""
+    score = score_tooluse(example, answer)
+    return score.correct, score.extracted
 
 
 def is_valid_call(call: dict[str, Any]) -> bool:
@@ -163,29 +133,36 @@ def markdown(report: dict[str, Any]) -> str:
             f"{summary['answers_replaced']:.0%} | {summary['mean_steps']} | "
             f"{summary['median_latency_s']} s |"
         )
-    marks = report["goals_met"]
+    modes = list(report["goals_met"])
+    lines.append("")
+    for mode, marks in report["goals_met"].items():
+        lines.append(
+            f"Goals, answer={mode} (all questions): "
+            + ", ".join(
+                f"{key} {'>=' if key != 'median_latency_s' else '<='} {GOALS[key]}: "
+                f"{'pass' if ok else 'FAIL'}"
+                for key, ok in marks.items()
+            )
+        )
     lines += [
         "",
-        "Goals (all questions): "
-        + ", ".join(
-            f"{key} {'>=' if key != 'median_latency_s' else '<='} {GOALS[key]}: "
-            f"{'pass' if ok else 'FAIL'}"
-            for key, ok in marks.items()
-        ),
+        "Per template (all questions): right tool / right number, per answer mode",
         "",
-        "Per template (all questions): right tool / right number",
-        "",
-        "| template | n | right tool | right number |",
-        "|---|---|---|---|",
+        "| template | n | " + " | ".join(f"answer={mode}" for mode in modes) + " |",
+        "|---|---|" + "---|" * len(modes),
     ]
-    by_template: dict[str, list[dict[str, Any]]] = {}
+    by_template: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for row in report["rows"]:
-        by_template.setdefault(row["template"], []).append(row)
-    for template, rows in by_template.items():
-        lines.append(
-            f"| {template} | {len(rows)} | {sum(r['right_tool'] for r in rows)} | "
-            f"{sum(r['right_number'] for r in rows)} |"
-        )
+        by_mode = by_template.setdefault(row["template"], {})
+        by_mode.setdefault(row.get("answer_mode", "model"), []).append(row)
+    for template, by_mode in by_template.items():
+        cells = [
+            f"{sum(r['right_tool'] for r in by_mode.get(m, []))} / "
+            f"{sum(r['right_number'] for r in by_mode.get(m, []))}"
+            for m in modes
+        ]
+        count = len(next(iter(by_mode.values())))
+        lines.append(f"| {template} | {count} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -195,6 +172,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="tool-use suite seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--out", type=Path, default=RESULTS / "agent_quality.json")
+    parser.add_argument(
+        "--answer",
+        default="model,quote",
+        help="answer modes to compare side by side (HUIJIN_AGENT_ANSWER values), comma-separated",
+    )
     args = parser.parse_args()
 
     settings = load_settings()
@@ -207,14 +189,18 @@ def main() -> None:
     ]
     import torch
 
+    from model.engine.factory import create_engine
+
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()[0]
+    modes = [mode.strip() for mode in args.answer.split(",") if mode.strip()]
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as data_dir:
         run_settings = settings.model_copy(
             update={"data_dir": Path(data_dir), "market_live": False, "database_url": None}
         )
-        assistant = Assistant(run_settings)
-        rows = []
+        engine = create_engine(run_settings)  # one model for every answer mode
+        model_id = engine.model_id
         columns = (
             TextColumn("{task.description}"),
             BarColumn(),
@@ -224,19 +210,31 @@ def main() -> None:
         )
         try:
             with Progress(*columns) as progress:
-                task = progress.add_task("agent quality", total=len(chosen), right=0)
-                for example in chosen:
-                    rows.append(run_one(assistant, example))
-                    right = sum(r["right_number"] for r in rows)
-                    progress.update(task, advance=1, right=f"{right}/{len(rows)}")
+                for mode in modes:
+                    mode_settings = run_settings.model_copy(update={"agent_answer": mode})
+                    assistant = Assistant(mode_settings, engine=engine)
+                    task = progress.add_task(f"answer={mode}", total=len(chosen), right=0)
+                    done: list[dict[str, Any]] = []
+                    try:
+                        for example in chosen:
+                            done.append({**run_one(assistant, example), "answer_mode": mode})
+                            right = sum(r["right_number"] for r in done)
+                            progress.update(task, advance=1, right=f"{right}/{len(done)}")
+                    finally:
+                        assistant.close()
+                    rows += done
         finally:
-            model_id = assistant.engine.model_id
-            assistant.close()
-    summary = {
-        "dev (tuned on)": summarize([r for r in rows if r["split"] == "dev"]),
-        "test (held back)": summarize([r for r in rows if r["split"] == "test"]),
-        "all": summarize(rows),
-    }
+            engine.close()
+    summary: dict[str, Any] = {}
+    for mode in modes:
+        mine = [r for r in rows if r["answer_mode"] == mode]
+        summary[f"answer={mode}: dev (tuned on)"] = summarize(
+            [r for r in mine if r["split"] == "dev"]
+        )
+        summary[f"answer={mode}: test (held back)"] = summarize(
+            [r for r in mine if r["split"] == "test"]
+        )
+        summary[f"answer={mode}: all"] = summarize(mine)
     report = {
         "model_id": model_id,
         "date": date.today().isoformat(),
@@ -251,11 +249,12 @@ def main() -> None:
                 "agent_max_new_tokens",
                 "agent_constrained",
                 "agent_on_unsupported",
+                "agent_answer",
                 "temperature",
             )
         },
         "goals": GOALS,
-        "goals_met": goal_marks(summary["all"]),
+        "goals_met": {mode: goal_marks(summary[f"answer={mode}: all"]) for mode in modes},
         "summary": summary,
         "rows": rows,
     }

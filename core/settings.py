@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         description="An answer with numbers no tool returned: replace it by the tools' own words, "
         "or flag the numbers in place.",
     )
+    agent_answer: Literal["model", "quote"] = Field(
+        default="quote",
+        description="Who words the final answer: quote (the tools' own result lines; the model's "
+        "answer turn only decides whether to call another tool; right for the embedded 135M "
+        "model), or model (the model writes it, checked against the tool results).",
+    )
 
     # -- verified reasoning (model/reasoning) --------------------------------------------------
     reason_prm: str = Field(
@@ -205,6 +211,30 @@ class Settings(BaseSettings):
     )
     reason_temperature: float = Field(
         default=0.8, ge=0.0, description="Sampling temperature of the reasoning methods."
+    )
+
+    # -- agentic RL training (model/training) --------------------------------------------------
+    train_temperature: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=2.0,
+        description="Sampling temperature of rollout collection (`huijin train collect`).",
+    )
+    train_reward_outcome: float = Field(
+        default=1.0, ge=0.0, description="Reward weight of the outcome: the scorer's verdict."
+    )
+    train_reward_format: float = Field(
+        default=0.2,
+        ge=0.0,
+        description="Reward weight of the format: valid tool calls and a final answer.",
+    )
+    train_reward_grounding: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Penalty weight of the share of answer numbers no tool result supports.",
+    )
+    train_reward_step_cost: float = Field(
+        default=0.0, ge=0.0, description="Penalty per model turn after the first (0: off)."
     )
 
     # -- serving -------------------------------------------------------------------------------

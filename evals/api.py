@@ -23,7 +23,7 @@ from evals.prompts import Mode
 from evals.report import write_report
 from evals.runner import EvalConfig, EvalRunner, Finished, create_run
 from evals.scorers import LlmJudge
-from evals.solvers import AgentSolver, EngineSolver, Solver
+from evals.solvers import AgentSolver, EngineSolver, ReasoningSolver, Solver
 from evals.store import EvalStore, RunSummary
 from model.engine.types import ChatEngine
 
@@ -65,6 +65,7 @@ class EvalSession:
         self.database = database or open_database(settings.resolved_database_url())
         self.store = EvalStore(self.database)
         self._assistant: Any = None
+        self._prms: dict[str, Any] = {}  # PRM spec -> loaded PRM, one per session
 
     # -- runs ----------------------------------------------------------------------------------
 
@@ -104,12 +105,16 @@ class EvalSession:
 
     def _solver(self, config: EvalConfig) -> Solver:
         mode = Mode(config.mode)
+        if mode is Mode.REASON:
+            prm = self._prm(config.prm) if config.prm else None
+            return ReasoningSolver(self.engine, config.reasoning_config(), prm, config.prm)
         if mode is not Mode.AGENT:
             return EngineSolver(self.engine, mode, config.max_new_tokens, config.temperature)
         if self._assistant is None:
             from agent.api import Assistant
 
-            settings = self.settings
+            # The run's own temperature (a collect run samples), so a resumed run is the same run.
+            settings = self.settings.model_copy(update={"temperature": config.temperature})
             if config.benchmark == "tooluse":
                 # Gold answers come from the snapshot: the agent must read the same data.
                 settings = settings.model_copy(
@@ -117,6 +122,13 @@ class EvalSession:
                 )
             self._assistant = Assistant(settings, engine=self.engine)
         return AgentSolver(self._assistant)
+
+    def _prm(self, spec: str) -> Any:  # model.reasoning.ProcessRewardModel
+        if spec not in self._prms:
+            from model.reasoning import load_prm
+
+            self._prms[spec] = load_prm(spec, engine=self.engine, device=self.settings.device)
+        return self._prms[spec]
 
     def _judge(self, config: EvalConfig) -> LlmJudge | None:
         return LlmJudge(self.engine) if config.judge else None

@@ -1,6 +1,8 @@
 """Prompts of the non-agent modes: `direct` asks for the answer alone, `cot` for step-by-step
 reasoning ending in an answer line. Both end with "Answer: ..." so every scorer reads the same
-marker; the agent mode gets the question (with its context) as a user would type it.
+marker; the agent mode gets the question (with its context) as a user would type it. The reason
+mode hands the question and its material apart to `model.reasoning.reason()`, whose own step
+format ends in a \\boxed{} answer.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ class Mode(StrEnum):
     AGENT = "agent"  # agent.api.Assistant with the financial tools
     DIRECT = "direct"  # one plain model turn, answer only
     COT = "cot"  # one plain model turn, reasoning step by step first
+    REASON = "reason"  # model.reasoning.reason() with a method (greedy, sc, bon, weighted, ar)
 
 
 SYSTEM = "You are a careful financial analyst. Answer from the given material; be exact."
@@ -41,9 +44,9 @@ def material(example: Example, max_chars: int = MAX_CONTEXT_CHARS) -> str:
     return text
 
 
-def question_block(example: Example) -> str:
+def question_block(example: Example, with_material: bool = True) -> str:
     lines = []
-    block = material(example)
+    block = material(example) if with_material else ""
     if block:
         lines += ["Material:", block, ""]
     if example.history:
@@ -78,3 +81,8 @@ def messages_for(example: Example, mode: Mode) -> list[Message]:
 def agent_question(example: Example) -> str:
     """What the agent is asked: the question with its material, as an analyst would paste it."""
     return f"{question_block(example)}\n\n{answer_instruction(example)}"
+
+
+def reasoning_inputs(example: Example) -> tuple[str, str]:
+    """(question, context) for `reason()`: the material is the context the PRM checks against."""
+    return question_block(example, with_material=False), material(example)

@@ -79,7 +79,10 @@ class RunData:
     @property
     def label(self) -> str:
         c = self.summary.config
-        return f"{self.summary.id[:8]} {c.get('benchmark')}/{c.get('split')} {c.get('mode')}"
+        how = c.get("method") or c.get("mode")  # a reasoning method says more than "reason"
+        if c.get("prm"):
+            how = f"{how} (PRM {c['prm']})"
+        return f"{self.summary.id[:8]} {c.get('benchmark')}/{c.get('split')} {how}"
 
 
 def load_runs(store: EvalStore, run_ids: list[str]) -> list[RunData]:

@@ -27,6 +27,9 @@ from evals.scorers import LlmJudge, Score, score_example
 from evals.solvers import Attempt, Solver
 from evals.store import EvalStore
 from model.engine.types import EngineError
+from model.reasoning import Method, ReasoningConfig
+from model.reasoning.config import NEEDS_PRM
+from model.reasoning.prm_factory import parse_prm_spec
 
 
 @dataclass(frozen=True)
@@ -40,19 +43,61 @@ class EvalConfig:
     limit: int | None = None
     concurrency: int = 1
     seed: int = 0
+    # Episodes per example: 1 for an eval; G for a rollout collection (GRPO groups), where each
+    # example runs G times as `<id>#<k>` and its trajectories share extra["group_id"] = <id>.
+    group: int = 1
+    # The run's kind: "eval", or "collect" for training rollouts (`huijin train collect`).
+    kind: str = "eval"
     max_new_tokens: int = 256
     temperature: float = 0.0
     judge: bool = False
     model: str = ""
     backend: str = ""
+    # Reason mode only: the model.reasoning method, its PRM spec, N, p and m.
+    method: str | None = None
+    prm: str | None = None
+    num_samples: int = 1
+    threshold: float = 0.4
+    max_rethinks: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in {m.value for m in Mode}:
-            raise ValueError(f"mode must be one of agent, direct, cot (got {self.mode!r})")
+            raise ValueError(
+                f"mode must be one of {', '.join(m.value for m in Mode)} (got {self.mode!r})"
+            )
         if self.concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if self.group < 1:
+            raise ValueError("group must be at least 1 (episodes per example)")
         if self.limit is not None and self.limit < 1:
             raise ValueError("limit must be at least 1 (leave it out for every example)")
+        if (self.mode == Mode.REASON) != (self.method is not None):
+            raise ValueError(
+                "a reasoning method runs in mode reason: give --method (greedy, sc, bon, "
+                "weighted or ar) and leave --mode out"
+            )
+        if self.method is not None:
+            self.reasoning_config()  # raises on a bad method, N, p or m
+            if self.prm is not None:
+                parse_prm_spec(self.prm)  # a typo fails here, before any model loads
+            elif Method(self.method) in NEEDS_PRM:
+                raise ValueError(
+                    f"method {self.method} needs a PRM: add --prm verifier (or judge, or the path "
+                    "of a PRM checkpoint)"
+                )
+
+    def reasoning_config(self) -> ReasoningConfig:
+        """The `reason()` config of a reason-mode run (the runner seeds each example itself)."""
+        if self.method is None:
+            raise ValueError(f"mode {self.mode} runs no reasoning method")
+        return ReasoningConfig(
+            method=self.method,
+            num_samples=self.num_samples,
+            threshold=self.threshold,
+            max_rethinks=self.max_rethinks,
+            temperature=self.temperature,
+            max_tokens=self.max_new_tokens,
+        )
 
     @classmethod
     def from_run(cls, config: dict[str, Any]) -> EvalConfig:
@@ -102,10 +147,12 @@ def create_run(
         raise ValueError(f"no examples in split {config.split!r} of {config.data}")
     run_config = {
         **asdict(config),
-        "num_examples": len(chosen),
+        "num_examples": len(chosen) * config.group,
         "example_ids": [e.id for e in chosen],
     }
-    return store.create_run(name or f"{config.benchmark}/{config.split} {config.mode}", run_config)
+    how = config.method or config.mode
+    name = name or f"{config.benchmark}/{config.split} {how}"
+    return store.create_run(name, run_config, kind=config.kind)
 
 
 class EvalRunner:
@@ -123,7 +170,15 @@ class EvalRunner:
                 f"{len(missing)} of the run's examples are not in {run_config['data']} any more "
                 f"(e.g. {missing[0]!r}); the data changed since the run started"
             )
-        return [by_id[i] for i in run_config["example_ids"]]
+        chosen = [by_id[i] for i in run_config["example_ids"]]
+        group = int(run_config.get("group", 1))
+        if group == 1:
+            return chosen
+        return [
+            e.model_copy(update={"id": f"{e.id}#{k}", "metadata": {**e.metadata, "group_id": e.id}})
+            for e in chosen
+            for k in range(group)
+        ]
 
     def execute(
         self,
@@ -185,6 +240,7 @@ class EvalRunner:
         extra = {
             "benchmark": example.benchmark,
             "example_id": example.id,
+            "group_id": example.metadata.get("group_id", example.id),
             "split": example.split,
             "gold": example.gold,
             "mode": self.solver.mode.value,
@@ -224,6 +280,7 @@ class EvalRunner:
             duration_s=attempt.duration_s,
             details={
                 **_jsonable(score.details),
+                **_jsonable(attempt.details),
                 "category": category_of(example),
                 "expected_tools": example.expected_tools,
             },

@@ -20,6 +20,10 @@ from core.db.session import Database
 from core.trajectory import TrajectoryRecord
 
 RUN_KIND = "eval"
+# Runs the runner executes: evaluations, and rollout collections for training (`huijin train
+# collect`: the same runner, agent mode, sampling, several samples per question).
+COLLECT_KIND = "collect"
+RUN_KINDS = (RUN_KIND, COLLECT_KIND)
 
 
 class RunNotFound(LookupError):
@@ -50,17 +54,19 @@ class EvalStore:
     def __init__(self, database: Database) -> None:
         self.database = database
 
-    def create_run(self, name: str, config: dict[str, Any]) -> str:
+    def create_run(self, name: str, config: dict[str, Any], kind: str = RUN_KIND) -> str:
+        if kind not in RUN_KINDS:
+            raise ValueError(f"run kind must be one of {', '.join(RUN_KINDS)} (got {kind!r})")
         with self.database.session() as session:
-            run = Run(kind=RUN_KIND, name=name, config=config)
+            run = Run(kind=kind, name=name, config=config)
             session.add(run)
             session.flush()
             return run.id
 
     def run(self, run_id: str) -> RunSummary:
-        """A run by id or unique prefix (6+ characters)."""
+        """An eval or collect run by id or unique prefix (6+ characters)."""
         with self.database.session() as session:
-            query = select(Run).where(Run.kind == RUN_KIND)
+            query = select(Run).where(Run.kind.in_(RUN_KINDS))
             if len(run_id) >= 6:
                 rows = session.scalars(query.where(Run.id.startswith(run_id)).limit(2)).all()
             else:

@@ -68,7 +68,9 @@ def offline_settings(root: Path, snapshot: Path | None, **overrides) -> Settings
 
 @pytest.fixture
 def agent_settings(tmp_path, snapshot_dir) -> Settings:
-    return offline_settings(tmp_path, snapshot_dir, agent_max_steps=4)
+    # The model words the answer here: the agent tests check that path (grounding, replacement,
+    # flags) with scripted replies; quote mode, the default, is tested where it is named.
+    return offline_settings(tmp_path, snapshot_dir, agent_max_steps=4, agent_answer="model")
 
 
 @pytest.fixture

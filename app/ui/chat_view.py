@@ -3,13 +3,16 @@
 Kept apart from the Gradio layout so the rendering rules can be tested without a server: a tool
 call becomes a collapsible step that shows its arguments, then its result; a chart a tool made is
 shown inline right after its step; the streamed model text is the answer draft, except while the
-model is writing a tool call, which the step shows better than raw markup would.
+model is writing a tool call, which the step shows better than raw markup would. A verified
+answer adds a collapsible "Verification" step (each reasoning step with its PRM score, rethought
+steps marked) and then the verified answer, or why the answer could not be confirmed.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -24,12 +27,16 @@ from agent.api import (
     ToolCallEvent,
     ToolResultEvent,
 )
+from agent.verify import Verification, VerificationStatus
 from tools.result import ToolOutcome
 
 log = logging.getLogger(__name__)
 
 TOOL_CALL_MARK = "<tool_call>"
 THINKING = "…"
+VERIFYING = "Re-deriving the answer step by step from the tool results…"
+VERIFICATION_TITLE = "Verification"
+_HEADER_MARKS = re.compile(r"^[ \t]*#{1,6}[ \t]*", re.M)
 
 
 def _pretty_arguments(arguments: dict[str, Any]) -> str:
@@ -77,6 +84,58 @@ def answer_footer(answer: AgentAnswer) -> str:
     return " · ".join(parts)
 
 
+def verification_body(verification: Verification) -> str:
+    """Each reasoning step with its score (red under p) and rethink marks, then what it cost."""
+    threshold = verification.threshold
+    blocks = []
+    for step in verification.steps:
+        # Plain glyphs, not emoji: the page must read the same without an emoji font.
+        score = "not scored" if step.score is None else f"score `{step.score:.2f}`"
+        marks = (["under p"] if step.score is not None and step.score < threshold else []) + (
+            ["↻ redone"] if step.is_rethink else []
+        )
+        marks += ["✗ weak, rethought"] if step.triggered_rethink else []
+        head = " · ".join([f"**Step {step.number}**", score, *marks])
+        text = _HEADER_MARKS.sub("", step.text).strip()  # its "## Step k:" would be a heading
+        quoted = "\n".join(f"> {line}" for line in text.splitlines() if line.strip())
+        blocks.append(f"{head}\n{quoted}")
+    result = verification.reasoning
+    if result is not None:
+        usage = result.usage
+        blocks.append(
+            f"_AR-Sampling · PRM {result.prm_name} · p = {threshold:g} · "
+            f"{len(result.samples)} path(s) · {result.num_rethinks} rethink(s) · "
+            f"{usage.generated_tokens} tokens · {result.elapsed_s:.1f} s_"
+        )
+    else:
+        blocks.append(f"_{verification.reason}_")
+    return "\n\n".join(blocks)
+
+
+def verification_title(verification: Verification) -> str:
+    steps = verification.steps
+    num_rethought = sum(step.triggered_rethink for step in steps)
+    return f"{VERIFICATION_TITLE} · {len(steps)} steps · {num_rethought} rethought"
+
+
+def verified_answer_text(verification: Verification) -> str:
+    """The verified answer, or why the answer above stands."""
+    if verification.status is VerificationStatus.CONFIRMED:
+        return (
+            f"✓ **Verified answer: {verification.answer}** · {verification.reason}; "
+            "it agrees with the answer above."
+        )
+    if verification.status is VerificationStatus.REVISED:
+        return (
+            f"↻ **Verified answer: {verification.answer}** · {verification.reason} above. "
+            "Its numbers are in the tool results; check the steps."
+        )
+    return (
+        f"⚠ The verification did not confirm this answer: {verification.reason}. "
+        "The answer above stands."
+    )
+
+
 class EpisodeView:
     """The messages one question adds to the page, updated event by event."""
 
@@ -85,7 +144,10 @@ class EpisodeView:
         self._draft = ""
         self._draft_index: int | None = None
         self._steps: dict[str, tuple[int, dict[str, Any], float]] = {}
+        self._verification_index: int | None = None
+        self._verification_started = 0.0
         self.answer: AgentAnswer | None = None
+        self.verification: Verification | None = None
 
     def add(self, event: AgentEvent) -> None:
         if isinstance(event, TokenEvent):
@@ -119,11 +181,40 @@ class EpisodeView:
         elif isinstance(event, ToolResultEvent):
             self._finish_step(event.id, event.outcome)
 
+    def begin_verification(self) -> None:
+        """A pending Verification step under the answer, while the answer is re-derived."""
+        self._verification_index = len(self.messages)
+        self._verification_started = time.perf_counter()
+        self.messages.append(
+            gr.ChatMessage(
+                role="assistant",
+                content=VERIFYING,
+                metadata={"title": VERIFICATION_TITLE, "status": "pending"},
+            )
+        )
+
+    def show_verification(self, verification: Verification) -> None:
+        """Fill the Verification step with the scored steps, then add the verified answer."""
+        if self._verification_index is None:
+            self.begin_verification()
+        assert self._verification_index is not None
+        self.verification = verification
+        step = self.messages[self._verification_index]
+        step.content = verification_body(verification)
+        step.metadata["title"] = verification_title(verification)
+        step.metadata["status"] = "done"
+        step.metadata["duration"] = round(time.perf_counter() - self._verification_started, 2)
+        self.messages.append(
+            gr.ChatMessage(role="assistant", content=verified_answer_text(verification))
+        )
+
     def fail(self, message: str) -> None:
         """End the episode with a friendly error in place of an answer."""
         self._drop_draft()
         for index, _arguments, _started in self._steps.values():
             self.messages[index].metadata["status"] = "done"
+        if self._verification_index is not None:
+            self.messages[self._verification_index].metadata["status"] = "done"
         self.messages.append(gr.ChatMessage(role="assistant", content=f"⚠️ {message}"))
 
     def _finish_step(self, call_id: str, outcome: ToolOutcome) -> None:

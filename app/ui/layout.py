@@ -76,6 +76,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         thread_id: str,
         temperature: float,
         max_steps: float,
+        verify: bool = False,
     ) -> Iterator[tuple[Any, ...]]:
         message = (message or "").strip()
         if not message:
@@ -93,6 +94,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             for event in events:
                 view.add(event)
                 yield earlier + view.messages, thread_id, "", gr.update()
+            if verify and view.answer is not None:
+                view.begin_verification()
+                yield earlier + view.messages, thread_id, "", gr.update()
+                view.show_verification(assistant.verify(view.answer))
         except Exception as exc:  # the page must show a message, never a stack trace
             view.fail(_friendly_error(exc))
         yield earlier + view.messages, thread_id, "", gr.update(choices=_thread_choices(assistant))
@@ -105,13 +110,17 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     def new_conversation() -> tuple[list[Any], str, Any]:
         return [], "", gr.update(value=None, choices=_thread_choices(assistant))
 
-    def chat(message: str, thread_id: str = "") -> dict[str, Any]:
-        """Ask the assistant; returns answer, tool calls, thread id and trajectory id.
+    def chat(message: str, thread_id: str = "", verify: bool = False) -> dict[str, Any]:
+        """Ask the assistant; returns answer, tool calls, thread id and trajectory id (and with
+        verify, the verification: steps with scores, rethinks, the verified answer).
 
         Pass the returned thread_id back to continue the same conversation.
         """
         answer = assistant.ask(message, thread_id or None)
-        return answer.to_json()
+        payload = answer.to_json()
+        if verify:
+            payload["verification"] = assistant.verify(answer).to_json()
+        return payload
 
     with gr.Blocks(
         title="huijin · financial assistant", fill_height=True, analytics_enabled=False
@@ -138,6 +147,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 max_steps = gr.Slider(
                     1, 10, value=settings.agent_max_steps, step=1, label="Max steps"
                 )
+                verify_box = gr.Checkbox(
+                    value=False,
+                    label="Verified answer",
+                    info="After the answer, re-derive it step by step from the tool results: "
+                    f"AR-Sampling, steps scored by the {settings.reason_prm} PRM, weak ones "
+                    "redone. Slower.",
+                    elem_id="huijin-verify",
+                )
                 gr.Markdown(f"Market data: {snapshot}, as of **{as_of}**.")
         chatbot = gr.Chatbot(
             elem_id="huijin-chat",
@@ -158,7 +175,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             stop = gr.Button("Stop", variant="stop", scale=1, elem_id="huijin-stop")
         gr.Examples(EXAMPLE_QUESTIONS, inputs=question, label="Examples")
 
-        inputs = [question, chatbot, thread_state, temperature, max_steps]
+        inputs = [question, chatbot, thread_state, temperature, max_steps, verify_box]
         outputs = [chatbot, thread_state, question, threads]
         runs = [
             trigger(

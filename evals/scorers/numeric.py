@@ -8,6 +8,7 @@ reply shows (gold 0.14136, reply "14.1%") with at least two significant digits k
 from __future__ import annotations
 
 import math
+import re
 
 from evals.numbers import close, decimals_of, find_numbers, parse_number
 from evals.scorers.score import Score, final_answer, marked_answer
@@ -49,6 +50,39 @@ def number_matches(gold: float, reply: str, rel_tol: float = 1e-3) -> tuple[bool
         ):
             return True, f"{value:g}{'%' if is_pct else ''}"
     return False, f"{value:g}{'%' if is_pct else ''}"
+
+
+_ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_NUMBER_TOKEN = re.compile(r"-?\d[\d,]*\.?\d*")
+
+
+def contains_matching_number(
+    gold: float, reply: str, rel_tol: float = 1e-3, sign_free: bool = False
+) -> tuple[bool, str]:
+    """Whether any number written in `reply` is the gold (same readings and rounding rule as
+    `number_matches`); dates are not numbers here. For replies that are several lines of tool
+    output (an agent quoting its tools), where "the last number" is an input, not the answer."""
+    # Tools write negatives with a minus sign, so "(8.06%)" is a parenthesis, not -8.06.
+    text = re.sub(r"[()]", " ", _ISO_DATE.sub(" ", reply))
+    targets = (gold, -gold) if sign_free else (gold,)
+    for value, is_pct in find_numbers(text):
+        decimals = _decimals_written(text, value)
+        for reading, digits in candidates(value, is_pct, decimals):
+            for target in targets:
+                if close(reading, target, rel_tol=rel_tol, abs_tol=1e-9) or rounded_match(
+                    target, reading, digits
+                ):
+                    return True, f"{value:g}{'%' if is_pct else ''}"
+    return False, ""
+
+
+def _decimals_written(text: str, value: float) -> int:
+    """Decimals of the first token in `text` that spells `value` (commas and signs allowed)."""
+    for token in _NUMBER_TOKEN.findall(text):
+        parsed = parse_number(token)
+        if parsed is not None and math.isclose(abs(parsed), abs(value), rel_tol=0, abs_tol=1e-12):
+            return decimals_of(token)
+    return 0
 
 
 def _shown_decimals(answer: str, value: float) -> int:

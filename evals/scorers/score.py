@@ -45,6 +45,9 @@ def marked_answer(reply: str) -> tuple[str, bool]:
     if boxed is not None:
         return boxed, True
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    # A trailing "source: ..." line cites where the data came from; the answer is above it.
+    while len(lines) > 1 and lines[-1].lower().startswith("source:"):
+        lines.pop()
     return (lines[-1] if lines else ""), False
 
 

@@ -1,22 +1,27 @@
-"""Tool-use suite scoring: the number (or the ticker chosen) in the final answer, and whether the
-agent called an expected tool (reported, not required for correctness)."""
+"""Tool-use suite scoring: whether the final answer states the gold number (or names the ticker
+chosen), and whether the agent called an expected tool (reported, not required for correctness).
+The same rule as benchmarks/agent_quality.py, so the suite's runs and the benchmark agree."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from evals.example import AnswerType, Example
-from evals.numbers import find_numbers
-from evals.scorers.numeric import number_matches
+from evals.scorers.numeric import contains_matching_number
 from evals.scorers.score import Score, marked_answer
 
 METHOD = "tooluse-numeric"
 
 
 def chosen_ticker(reply: str, choices: list[str]) -> str:
-    """The one of `choices` the answer names; '' when it names none or both."""
+    """The one of `choices` the answer names; '' when it names none or both.
+
+    The answer line decides; failing that the last line naming exactly one (a line naming both
+    is a comparison, not a choice); failing that the whole reply.
+    """
     answer, _ = marked_answer(reply)
-    for text in (answer, reply):
+    lines = [line for line in reply.splitlines() if line.strip()]
+    for text in (answer, *reversed(lines), reply):
         words = {w.strip(".,:;!?*()'\"").upper() for w in text.split()}
         named = [c for c in choices if c.upper() in words]
         if len(named) == 1:
@@ -39,12 +44,12 @@ def score_tooluse(
         correct = picked == example.gold
         return Score(correct, float(correct), METHOD, picked, details)
     assert example.gold_value is not None
-    gold = example.gold_value
-    rel_tol = float(example.metadata.get("rel_tol", 1e-3))
-    correct, extracted = number_matches(gold, reply, rel_tol=rel_tol)
-    if not correct and example.metadata.get("sign_free"):
-        # "a 12.2% drawdown" states the fall as a positive number.
-        numbers = find_numbers(marked_answer(reply)[0]) or find_numbers(reply)
-        if numbers:
-            correct, extracted = number_matches(-gold, reply.replace("-", ""), rel_tol=rel_tol)
+    # The agent's answer is often its tools' own lines (HUIJIN_AGENT_ANSWER=quote), where the
+    # last number is an input, not the result: the answer is right when it states the gold.
+    correct, extracted = contains_matching_number(
+        example.gold_value,
+        reply,
+        rel_tol=float(example.metadata.get("rel_tol", 1e-3)),
+        sign_free=bool(example.metadata.get("sign_free")),
+    )
     return Score(correct, float(correct), METHOD, extracted, details)

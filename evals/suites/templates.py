@@ -100,8 +100,8 @@ TEMPLATES = {
                 "I bought {qty} shares of {ticker} and {qty2} shares of {other} at the close on "
                 "{start}. What was my profit or loss in dollars at the close on {end}?",
             ),
-            ("get_quote",),
-            ("get_price_history", "calculate", "portfolio_value"),
+            ("position_pnl",),
+            ("get_quote", "get_price_history", "calculate", "portfolio_value"),
         ),
         Template(
             "npv",

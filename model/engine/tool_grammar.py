@@ -148,6 +148,8 @@ class ToolCallGrammar:
         vocab_size: int | None = None,
     ) -> None:
         self.vocab_size = vocab_size or len(tokenizer)
+        self.tokenizer = tokenizer
+        self.stop_token_ids = sorted(stop_token_ids)
         info = xgr.TokenizerInfo.from_huggingface(
             tokenizer, vocab_size=self.vocab_size, stop_token_ids=sorted(stop_token_ids)
         )

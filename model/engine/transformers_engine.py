@@ -8,6 +8,7 @@ thread at the same time; each blocks (or streams) only on its own request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import threading
@@ -32,6 +33,7 @@ from model.engine.sampling import LogitsProcessor, RowSampler
 from model.engine.scheduler import Scheduler, SchedulerStats
 from model.engine.sequence import Detokenizer
 from model.engine.sequence import Sequence as GenSequence
+from model.engine.tokenizer_fingerprint import tokenizer_fingerprint
 from model.engine.transformers_config import EMBEDDED, TransformersEngineConfig
 from model.engine.types import (
     ChatResult,
@@ -224,6 +226,12 @@ class TransformersEngine:
     @property
     def tokenizer(self) -> Any:
         return self._tokenizer
+
+    @functools.cached_property
+    def tokenizer_fingerprint(self) -> str:
+        """What the ids of this engine's results mean (logged per turn; training checks it)."""
+        with self._tokenizer_lock:
+            return tokenizer_fingerprint(self._tokenizer)
 
     @property
     def stats(self) -> SchedulerStats:

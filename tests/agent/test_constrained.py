@@ -91,3 +91,18 @@ def test_tickers_become_an_enum():
     schema = call_schema([spec], TICKERS)
     items = schema["properties"]["arguments"]["properties"]["tickers"]["items"]
     assert items == {"type": "string", "enum": TICKERS}
+
+
+def test_short_answers_stop_prose_but_not_a_further_call(embedded_engine):
+    from agent.constrained import DECIDE_AFTER_TOKENS, ShortAnswerProcessor
+
+    tokenizer, stop = embedded_engine.tokenizer, list(embedded_engine.eos_ids)
+    prose = embedded_engine.tokenize("NVDA rose a lot in 2023 and then some more after that")
+    processor = ShortAnswerProcessor(tokenizer, stop, DECIDE_AFTER_TOKENS)
+    logits = torch.zeros(len(tokenizer))
+    assert torch.isfinite(processor(prose[: DECIDE_AFTER_TOKENS - 1], logits.clone())).all()
+    forced = processor(prose[:DECIDE_AFTER_TOKENS], logits.clone())
+    assert torch.isfinite(forced).sum() == 1 and forced.argmax() == stop[0]
+    opening = embedded_engine.tokenize('<tool_call>\n{"name": "get_quote", "arguments": {')
+    call = ShortAnswerProcessor(tokenizer, stop, DECIDE_AFTER_TOKENS)
+    assert torch.isfinite(call(opening, logits.clone())).all()

@@ -143,3 +143,13 @@ def test_episode_overrides_apply_to_one_episode_only(make_assistant):
     assert record.settings["agent_max_steps"] == "1" and record.settings["temperature"] == "0.5"
     with pytest.raises(ValueError, match="temperature"):
         assistant.ask("again", "t", temperature=5.0)
+
+
+def test_quote_mode_answers_with_the_tools_words(make_assistant):
+    engine = ScriptedEngine([RETURNS_2023, "NVDA did great."])
+    answer = make_assistant(engine, agent_answer="quote").ask("How did NVDA do in 2023?", "q")
+    assert answer.stop_reason == StopReason.ANSWERED
+    lines = answer.answer.splitlines()
+    assert "price return 238.95%" in lines[0] and lines[1] == "higher total return: NVDA"
+    assert answer.grounding["quoted"] and answer.grounding["model_answer"] == "NVDA did great."
+    assert answer.grounding["unsupported"] == []

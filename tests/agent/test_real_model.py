@@ -58,5 +58,20 @@ def test_agent_over_an_openai_compatible_server_gets_required_first_calls(
             remote.close()
     assert answer.tool_calls, (answer.stop_reason, answer.answer)
     first = answer.tool_calls[0]
-    assert first["name"] == "get_risk_metrics" and not first["is_error"]
-    assert first["arguments"]["ticker"] == "NVDA"
+    # Either confident match (both report max drawdown) is a valid, data-backed first call.
+    assert first["name"] in {"get_risk_metrics", "compare_tickers"} and not first["is_error"]
+    arguments = first["arguments"]
+    assert arguments.get("ticker") == "NVDA" or "NVDA" in arguments.get("tickers", [])
+
+
+def test_quote_mode_cuts_the_answer_turn_short(make_assistant, embedded_engine):
+    from agent.constrained import DECIDE_AFTER_TOKENS
+
+    assistant = make_assistant(embedded_engine, agent_answer="quote", agent_max_steps=2)
+    answer = assistant.ask("What was AAPL's closing price on 2024-03-01?")
+    record = assistant.store.get(answer.trajectory_id)
+    assert record.tool_calls and record.tool_calls[0].name == "get_quote"
+    assert answer.answer.startswith("AAPL close on 2024-03-01: 179.66")
+    if len(record.turns) > 1 and not record.turns[1].text.lstrip().startswith("<tool_call>"):
+        # The answer turn ends right after it shows it is not another call.
+        assert len(record.turns[1].completion_ids) <= DECIDE_AFTER_TOKENS + 1

@@ -118,6 +118,11 @@ def test_tickers_named_in_the_question_are_kept(specs):
     question = "Which rose more from 2020-01-02 to 2021-01-04, AAPL or NVDA?"
     call = parse_turn(compare, specs, KNOWN, question=question).calls[0]
     assert call.arguments["tickers"] == ["AAPL", "NVDA"]
+    # The prompt's example tickers (KO, PEP) never survive; one named ticker meets the market.
+    copied = _call("compare_tickers", tickers=["KO", "PEP"], start="2022-01-01")
+    question = "Please tell me about NVDA's max drawdown in 2022."
+    call = parse_turn(copied, specs, KNOWN, question=question).calls[0]
+    assert call.arguments["tickers"] == ["NVDA", "SPY"]
 
 
 def test_benchmark_and_risk_free_rate_only_from_the_question(specs):
@@ -170,3 +175,28 @@ def test_lists_in_a_constrained_call_are_bounded():
     }
     schema = call_schema([spec])
     assert schema["properties"]["arguments"]["properties"]["xs"]["maxItems"] == MAX_ITEMS_IN_CALL
+
+
+def test_optional_numbers_the_question_never_states_are_dropped(specs):
+    question = "What is the monthly payment on a $25,000 loan at 6% annual interest over 5 years?"
+    payment = _call("tvm_payment", rate=0.005, nper=60, pv=25000, fv=1, when="end")
+    arguments = parse_turn(payment, specs, KNOWN, question=question).calls[0].arguments
+    assert "fv" not in arguments  # the model's invention; the tool's default (0) is meant
+    assert (arguments["rate"], arguments["nper"], arguments["pv"]) == (0.005, 60.0, 25000.0)
+    stated = "Monthly payment on a $25,000 loan at 6% over 5 years, leaving a $1,000 balloon?"
+    balloon = _call("tvm_payment", rate=0.005, nper=60, pv=25000, fv=-1000)
+    assert parse_turn(balloon, specs, KNOWN, question=stated).calls[0].arguments["fv"] == -1000
+
+
+def test_share_counts_in_the_question_fill_a_position_call(specs):
+    from agent.tool_calls import positions_from_question
+
+    question = (
+        "I bought 10 shares of NVDA and 5 shares of AAPL at the close on 2020-06-23. "
+        "What was my profit or loss in dollars at the close on 2021-06-23?"
+    )
+    assert positions_from_question(question, KNOWN) == {"NVDA": 10.0, "AAPL": 5.0}
+    call = _call("position_pnl", tickers=["SPY"], shares=[1], start="2024-01-02")
+    arguments = parse_turn(call, specs, KNOWN, question=question).calls[0].arguments
+    assert arguments["tickers"] == ["NVDA", "AAPL"] and arguments["shares"] == [10.0, 5.0]
+    assert (arguments["start"], arguments["end"]) == ("2020-06-23", "2021-06-23")

@@ -28,6 +28,7 @@ def registry():
         ("What is 17% of 2500?", "calculate"),
         ("Show me a chart of TSLA in 2024", "price_chart"),
         ("What was AAPL's closing price on 2024-03-01?", "get_quote"),
+        ("I bought 10 shares of KO on 2021-03-01. What is my profit?", "position_pnl"),
     ],
 )
 def test_the_right_tool_is_among_the_few_offered(registry, question, tool):
@@ -65,6 +66,16 @@ def test_system_prompt_pins_dates_and_shows_examples():
         (
             "What was the beta of COST against SPY from 2019-01-09 to 2019-12-05?",
             "get_risk_metrics",
+        ),
+        (  # a rate in the question is not arithmetic: no calculator
+            "If I deposit $250 at the end of every month for 5 years at 6% annual interest "
+            "compounded monthly, how much will I have?",
+            "tvm_future_value",
+        ),
+        (  # "return" must not pull in the internal rate of return
+            "From 2021-07-15 to 2022-04-27, by how many percentage points did JNJ's total "
+            "return differ from AMZN's (JNJ minus AMZN)?",
+            "compare_tickers",
         ),
     ],
 )

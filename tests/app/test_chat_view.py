@@ -7,7 +7,9 @@ import json
 import gradio as gr
 
 from agent.api import AgentAnswer, AnswerEvent, TokenEvent, ToolCallEvent, ToolResultEvent
-from app.ui.chat_view import THINKING, EpisodeView, answer_footer, history_messages
+from agent.verify import judge
+from app.ui.chat_view import THINKING, VERIFYING, EpisodeView, answer_footer, history_messages
+from tests.agent.test_verify import AGENT_ANSWER, BOXED, EVIDENCE, reasoned, rethought
 from tools.result import ToolOutcome, ToolResult
 
 FIGURE = {"data": [{"type": "scatter", "x": ["2024-01-02", "2024-01-03"], "y": [100, 101]}]}
@@ -93,3 +95,49 @@ def test_saved_thread_shows_the_replacing_answer_only() -> None:
         {"role": "assistant", "content": "NVDA price return 238.95%"},
     ]
     assert [m.content for m in history_messages(history)] == ["NVDA?", "NVDA price return 238.95%"]
+
+
+def _verified_view(verification) -> EpisodeView:
+    view = EpisodeView("How did NVDA do in 2023?")
+    view.add(AnswerEvent(_answer(AGENT_ANSWER)))
+    view.begin_verification()
+    pending = view.messages[-1]
+    assert pending.content == VERIFYING and pending.metadata["status"] == "pending"
+    view.show_verification(verification)
+    return view
+
+
+def test_verification_step_lists_scored_steps_marks_rethinks_then_the_answer() -> None:
+    view = _verified_view(judge(rethought(), AGENT_ANSWER, EVIDENCE))
+    step, verified = view.messages[-2], view.messages[-1]
+    assert step.metadata["title"] == "Verification · 3 steps · 1 rethought"
+    assert step.metadata["status"] == "done"
+    lines = step.content.splitlines()
+    assert lines[0] == "**Step 1** · score `0.25` · under p · ✗ weak, rethought"
+    assert lines[1] == "> Step 1: NVDA rose 312.5%."  # the "##" would render as a heading
+    assert "**Step 1** · score `0.70` · ↻ redone" in lines
+    assert "> Wait! Maybe I made some mistakes in Step 1. I need to rethink from it." in lines
+    assert lines[-1].startswith("_AR-Sampling · PRM verifier · p = 0.4 · 1 path(s)")
+    assert verified.content.startswith("✓ **Verified answer: 238.95%**")
+    assert "agrees with the answer above" in verified.content
+    # The page keeps the agent's answer and its footer above the verification.
+    assert [m.content for m in view.messages[1:3]] == [AGENT_ANSWER, answer_footer(view.answer)]
+
+
+def test_unconfirmed_verification_says_the_answer_stands() -> None:
+    result = reasoned(BOXED + "$\\boxed{312.5\\%}$.")
+    view = _verified_view(judge(result, AGENT_ANSWER, EVIDENCE))
+    assert view.messages[-1].content.startswith(
+        "⚠ The verification did not confirm this answer: the re-derived answer 312.5%"
+    )
+    assert view.messages[-1].content.endswith("The answer above stands.")
+    assert view.verification is not None and view.verification.answer == AGENT_ANSWER
+
+
+def test_failed_verification_leaves_no_pending_step() -> None:
+    view = EpisodeView("q")
+    view.add(AnswerEvent(_answer("ok")))
+    view.begin_verification()
+    view.fail("The model could not answer")
+    assert all(m.metadata.get("status") != "pending" for m in view.messages if m.metadata)
+    assert view.messages[-1].content.startswith("⚠️ The model could not answer")

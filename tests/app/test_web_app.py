@@ -56,7 +56,10 @@ def app_url(embedded_engine, snapshot_dir, tmp_path_factory) -> Iterator[str]:
     from agent.api import Assistant
     from app.ui.layout import build_app, launch_options
 
-    settings = offline_settings(tmp_path_factory.mktemp("app"), snapshot_dir)
+    # The verified answer's AR-Sampling budget (N paths x tokens) kept small for the CPU.
+    settings = offline_settings(
+        tmp_path_factory.mktemp("app"), snapshot_dir, reason_num_samples=2, max_new_tokens=96
+    )
     assistant = Assistant(settings, embedded_engine, today=TODAY)
     demo = build_app(assistant)
     port = _free_port()
@@ -107,6 +110,41 @@ def test_browser_asks_and_sees_tool_step_and_grounded_answer(
             # The conversation is listed for resuming, and the page stays usable.
             expect(page.locator("#huijin-threads").get_by_text("NVDA")).to_be_visible()
             expect(page.locator("#huijin-send")).to_be_enabled()
+        finally:
+            browser.close()
+
+
+@pytest.mark.slow
+def test_browser_verified_answer_shows_scored_steps(app_url, screenshot_dir) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(), headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1300})
+            page.goto(app_url)
+            page.locator("#huijin-verify input[type=checkbox]").check()
+            question = page.locator("#huijin-question textarea")
+            question.fill(QUESTION)
+            question.press("Enter")
+            chat = page.locator("#huijin-chat")
+            expect(chat.get_by_text("About this answer")).to_be_visible(timeout=240_000)
+            title = chat.get_by_text(re.compile(r"Verification · \d+ steps · \d+ rethought"))
+            expect(title).to_be_visible(timeout=300_000)
+            title.click()  # open the collapsed step
+            expect(chat.get_by_text(re.compile(r"score \d\.\d\d"))).not_to_have_count(0)
+            verdict = chat.get_by_text(
+                re.compile(r"Verified answer: |The verification did not confirm this answer")
+            )
+            expect(verdict).to_be_visible()
+            expect(
+                chat.get_by_text(re.compile(r"AR-Sampling · PRM verifier · p = "))
+            ).to_be_visible()
+            page.wait_for_timeout(1000)  # the step's opening animation
+            expect(chat.get_by_text(re.compile(r"AR-Sampling · PRM verifier"))).to_be_visible()
+            page.screenshot(path=str(screenshot_dir / "app-verified.png"), full_page=True)
         finally:
             browser.close()
 

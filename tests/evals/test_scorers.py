@@ -223,3 +223,51 @@ def test_final_answer_extraction():
     assert final_answer("work...\nAnswer: 42 dollars\nThanks") == "42 dollars"
     assert final_answer("so \\boxed{\\frac{1}{2}} it is") == "\\frac{1}{2}"
     assert final_answer("line one\nline two") == "line two"
+
+
+def tooluse_example(gold: float | str, **metadata) -> Example:
+    if isinstance(gold, str):
+        return Example(
+            id="t",
+            benchmark="tooluse",
+            question="q",
+            gold=gold,
+            answer_type=AnswerType.SPAN,
+            metadata={"choices": ["NVDA", "PG"], **metadata},
+        )
+    return Example(
+        id="t",
+        benchmark="tooluse",
+        question="q",
+        gold=f"{gold}",
+        gold_value=gold,
+        metadata=metadata,
+    )
+
+
+@pytest.mark.parametrize(
+    ("example", "reply", "correct"),
+    [
+        # The agent quoting its tool: the result is stated first, the inputs come last.
+        (
+            tooluse_example(-471.8553),
+            "npv = -471.86 (exact -471.8553083; rate=0.06, cashflows=[-5000.0, 1200.0, 1880.0])\n"
+            "source: computed (numpy-financial); as of 2026-11-26",
+            True,
+        ),
+        (tooluse_example(0.180052, rel_tol=1e-3), "irr = 18.0052% (exact 0.1800523)", True),
+        (tooluse_example(-0.2783, sign_free=True), "max drawdown 27.83% (peak 2020-02-05)", True),
+        (tooluse_example(-0.2783), "max drawdown 27.83%", False),  # the sign matters here
+        (tooluse_example(483.32), "The payment is 438.32 a month.", False),
+        (tooluse_example(2024.0), "as of 2024-03-01", False),  # a date is not a number
+        (
+            tooluse_example("NVDA"),
+            "NVDA minus PG: 62.08 percentage points\nhighest total return: NVDA (123.78%)\n"
+            "source: offline snapshot",
+            True,
+        ),
+        (tooluse_example("NVDA"), "NVDA 123.78%, PG 61.70%", False),  # names both: no choice
+    ],
+)
+def test_tooluse_answers_state_the_gold(example, reply, correct):
+    assert score_example(example, reply).correct is correct

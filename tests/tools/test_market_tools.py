@@ -197,3 +197,36 @@ def test_company_profile_and_fundamentals(real):
     assert "391.04B" in fundamentals.summary()
     missing = real.call("get_fundamentals", {"ticker": "SPY"})
     assert missing.is_error and "fundamentals" in missing.text
+
+
+def test_position_pnl_matches_an_independent_computation(real, snapshot_dir):
+    arguments = {
+        "tickers": ["NVDA", "KO"],
+        "shares": [10, 5],
+        "start": "2023-03-01",
+        "end": "2024-03-01",
+    }
+    outcome = real.call("position_pnl", arguments)
+    result = ok(real, "position_pnl", arguments)
+    nvda, ko = closes(snapshot_dir, "NVDA"), closes(snapshot_dir, "KO")
+    expected = 10 * (nvda["2024-03-01"] - nvda["2023-03-01"]) + 5 * (
+        ko["2024-03-01"] - ko["2023-03-01"]
+    )
+    assert result.pnl == pytest.approx(expected)
+    assert result.cost == pytest.approx(10 * nvda["2023-03-01"] + 5 * ko["2023-03-01"])
+    assert outcome.text.startswith(f"profit/loss 2023-03-01 to 2024-03-01: {expected:,.2f} dollars")
+    unpaired = real.call("position_pnl", {**arguments, "shares": [10]})
+    assert unpaired.is_error and "one share count per ticker" in unpaired.text
+
+
+def test_comparisons_say_who_won_and_by_how_much(real, snapshot_dir):
+    period = {"start": "2024-01-02", "end": "2024-12-31"}
+    outcome = real.call("compare_tickers", {"tickers": ["KO", "NVDA"], **period})
+    nvda, ko = closes(snapshot_dir, "NVDA"), closes(snapshot_dir, "KO")
+    gap = (ko["2024-12-31"] / ko["2024-01-02"] - nvda["2024-12-31"] / nvda["2024-01-02"]) * 100
+    lines = outcome.text.splitlines()
+    assert lines[1].startswith("highest total return: NVDA (")
+    assert lines[2].startswith(f"KO minus NVDA: {gap:.2f} percentage points")
+    returns = real.call("get_returns", {"ticker": "KO", "benchmark": "NVDA", **period})
+    assert returns.text.splitlines()[1] == "higher total return: NVDA"
+    assert f"({gap:.2f} percentage points)" in returns.text

@@ -18,6 +18,11 @@ def test_mortgage_payment_matches_the_textbook_value(registry):
     assert result.value == pytest.approx(-1199.10, abs=0.005)
     assert "pmt = -1,199.10" in result.to_text()
     assert result.source == "computed (numpy-financial)"
+    # The interest those payments add up to: 360 x 1,199.10 - 200,000 = 231,676.38
+    assert (
+        "payment 1,199.10 a period, paid out; over 360 payments: total paid 431,676.38, of which "
+        "interest 231,676.38"
+    ) in result.to_text()
 
 
 def test_npv_irr_fv_pv(registry):

@@ -14,6 +14,7 @@ BUILTIN_MODULES = [
     "tools.builtin.fundamentals",
     "tools.builtin.calculator",
     "tools.builtin.tvm",
+    "tools.builtin.position",
     "tools.builtin.portfolio",
     "tools.builtin.chart",
 ]

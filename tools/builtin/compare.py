@@ -28,11 +28,27 @@ class Comparison(ToolResult):
     end: date
     tickers: list[str]
 
+    def headline(self) -> list[str]:
+        """The ranking in words, so "which did better, and by how much" is answered without
+        reading the table: the winner on its own line, then first-listed minus second."""
+        rows = self.table or []
+        if len(rows) < 2:
+            return []
+        best = max(rows, key=lambda row: row["total_return"])
+        first, second = rows[0], rows[1]
+        gap = (first["total_return"] - second["total_return"]) * 100
+        return [
+            f"highest total return: {best['ticker']} ({fmt_pct(best['total_return'])})",
+            f"{first['ticker']} minus {second['ticker']}: {gap:.2f} percentage points "
+            f"({fmt_pct(first['total_return'])} vs {fmt_pct(second['total_return'])})",
+        ]
+
     def summary(self) -> str:
         lines = [
             f"comparison {self.start} to {self.end}",
             "ticker,total_return,annualized,volatility,max_drawdown,sharpe,corr_with_first",
         ]
+        lines[1:1] = self.headline()
         for row in self.table or []:
             lines.append(
                 f"{row['ticker']},{fmt_pct(row['total_return'])},{fmt_pct(row['annualized_return'])},"

@@ -51,6 +51,11 @@ class Returns(ToolResult):
                 f"{fmt_pct(self.benchmark_annualized_return)}); excess vs {self.benchmark} "
                 f"{fmt_pct(self.excess_return)}"
             )
+            if self.excess_return is not None:
+                text += f" ({self.excess_return * 100:.2f} percentage points)"
+                if self.excess_return != 0:  # "which did better" answered on a line of its own
+                    winner = self.ticker if self.excess_return > 0 else self.benchmark
+                    text += f"\nhigher total return: {winner}"
         return text
 
 

@@ -67,11 +67,13 @@ class TvmValue(ToolResult):
     quantity: str
     value: float
     inputs: dict[str, object]
+    detail: str = ""  # what the figure implies, in words (a loan's total interest)
 
     def summary(self) -> str:
         inputs = ", ".join(f"{key}={value}" for key, value in self.inputs.items())
         shown = fmt_pct(self.value, 4) if self.quantity == "irr" else fmt_num(self.value, 2)
-        return f"{self.quantity} = {shown} (exact {self.value:.10g}; {inputs})"
+        text = f"{self.quantity} = {shown} (exact {self.value:.10g}; {inputs})"
+        return f"{text}\n{self.detail}" if self.detail else text
 
 
 def _finite(quantity: str, value: float, hint: str) -> float:
@@ -111,8 +113,20 @@ def tvm_payment(args: PaymentArgs, context: ToolContext) -> TvmValue:
     """Payment per period that pays off a present value (e.g. a loan) over nper periods at a
     per-period rate (annual rate / 12 for monthly). A loan received (pv > 0) gives a negative
     payment (money paid out)."""
-    value = npf.pmt(args.rate, args.nper, args.pv, args.fv, when=args.when)
-    return _result(context, "pmt", _finite("pmt", value, "check rate and nper"), args)
+    value = _finite(
+        "pmt",
+        npf.pmt(args.rate, args.nper, args.pv, args.fv, when=args.when),
+        "check rate and nper",
+    )
+    result = _result(context, "pmt", value, args)
+    if args.pv > 0 > value:  # a loan: what the payments cost beyond the principal
+        paid = -value * args.nper
+        interest = paid - args.pv - args.fv
+        result.detail = (
+            f"payment {fmt_num(-value)} a period, paid out; over {args.nper:g} payments: "
+            f"total paid {fmt_num(paid)}, of which interest {fmt_num(interest)}"
+        )
+    return result
 
 
 def tvm_future_value(args: FutureValueArgs, context: ToolContext) -> TvmValue:

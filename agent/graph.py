@@ -273,11 +273,8 @@ def _generate(
     )
     kwargs: dict[str, Any] = {}
     step = state["num_steps"]
-    callable_specs = specs
-    if step == 0:  # the forced first call may only name the confidently retrieved tools
-        first = set(state.get("first_call_tools") or [])
-        callable_specs = [s for s in specs if s["function"]["name"] in first] or specs
-    processor = runtime.constrain(callable_specs, step) if runtime.constrain is not None else None
+    # On step 0 `specs` are already only the tools the first call may name (call_model).
+    processor = runtime.constrain(specs, step) if runtime.constrain is not None else None
     if processor is not None:
         kwargs["logits_processor"] = processor
     elif step == 0 and runtime.require_first_call and specs:

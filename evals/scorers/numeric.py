@@ -43,7 +43,7 @@ def number_matches(gold: float, reply: str, rel_tol: float = 1e-3) -> tuple[bool
     # A marked answer line states its number first ("Answer: 94 (5829 - 5735)"); in an unmarked
     # reply the conclusion comes last.
     value, is_pct = numbers[0] if is_marked and find_numbers(answer) else numbers[-1]
-    decimals = _shown_decimals(answer, value)
+    decimals = _decimals_written(answer, value)
     for reading, shown in candidates(value, is_pct, decimals):
         if close(reading, gold, rel_tol=rel_tol, abs_tol=1e-9) or rounded_match(
             gold, reading, shown
@@ -81,14 +81,6 @@ def _decimals_written(text: str, value: float) -> int:
     for token in _NUMBER_TOKEN.findall(text):
         parsed = parse_number(token)
         if parsed is not None and math.isclose(abs(parsed), abs(value), rel_tol=0, abs_tol=1e-12):
-            return decimals_of(token)
-    return 0
-
-
-def _shown_decimals(answer: str, value: float) -> int:
-    for token in answer.replace("(", " ").replace(")", " ").split():
-        parsed = parse_number(token)
-        if parsed is not None and math.isclose(abs(parsed), abs(value)):
             return decimals_of(token)
     return 0
 

@@ -112,8 +112,11 @@ class NQKVAttentionImpl(AttentionImpl[NQKVMetadata]):
     ) -> torch.Tensor:
         """Attention of (tokens, heads, head_size) `query` into `output`; K/V come from the cache."""
         if output_scale is not None or output_block_scale is not None:
-            raise NotImplementedError(
-                "the NQKV attention backend does not fuse output quantization"
+            # vLLM only fuses output quantization into backends whose
+            # fused_output_quant_supported() says so; this one inherits False.
+            raise ValueError(
+                "the NQKV attention backend does not fuse output quantization; "
+                "serve without --attention-backend CUSTOM to use it"
             )
         if attn_metadata is None:  # vLLM's memory-profiling run
             return output.fill_(0)

@@ -8,12 +8,19 @@ tool (the first call is one of the template's expected or acceptable tools), the
 in the final answer (relative tolerance 1e-3; percent/decimal equivalence), model turns, latency.
 Each answer mode (HUIJIN_AGENT_ANSWER: the model words the answer, or it quotes the tools) runs
 the same questions on the same loaded model, one after the other, for a side-by-side comparison.
+With --kv-cache, each KV cache kind (HUIJIN_KV_CACHE values: fp16, nqkv4, nqkv4_fit, ...) gets
+its own engine, loaded after the previous one is closed, and runs the same questions (quote mode
+unless --answer says otherwise); the JSON records each engine's info (the kind it resolved to and
+its options), and the markdown adds how often each kind called the same tools with the same
+arguments and gave the same answer as the first kind.
 
     python benchmarks/agent_quality.py                 # 20 dev + 20 test questions, both modes
     python benchmarks/agent_quality.py --per-split 5 --answer quote   # a quick look
+    python benchmarks/agent_quality.py --kv-cache fp16,nqkv4,nqkv4_fit  # KV caches side by side
 
-Writes benchmarks/results/agent_quality.json and .md. Goals (issue 4): valid calls 100%, right
-tool >= 90%, right final number >= 80%, median latency <= 20 s on a 2-core CPU machine.
+Writes benchmarks/results/agent_quality.json and .md (agent_quality_kv.json and .md with
+--kv-cache). Goals (issue 4): valid calls 100%, right tool >= 90%, right final number >= 80%,
+median latency <= 20 s on a 2-core CPU machine.
 """
 
 from __future__ import annotations
@@ -25,21 +32,53 @@ import platform
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
-from itertools import zip_longest
+from itertools import groupby, zip_longest
 from pathlib import Path
 from typing import Any
 
+from _agent_quality_report import agreement, markdown
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agent.api import Assistant
-from core.settings import load_settings
+from core.settings import KV_CACHES, Settings, load_settings
 from evals.example import Example
 from evals.scorers.tooluse import score_tooluse
 from evals.suites import build_suite
 
 RESULTS = Path(__file__).parent / "results"
 GOALS = {"valid_calls": 1.0, "right_tool": 0.9, "right_number": 0.8, "median_latency_s": 20.0}
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One column of the comparison: a KV cache kind (None: the settings' own) and answer mode."""
+
+    kv_cache: str | None
+    answer: str
+
+    @property
+    def label(self) -> str:
+        if self.kv_cache is None:
+            return f"answer={self.answer}"
+        return f"kv={self.kv_cache}, answer={self.answer}"
+
+
+def plan_arms(kv_caches: list[str], modes: list[str]) -> list[Arm]:
+    """Every (KV cache, answer mode) pair, grouped by cache so each engine loads once."""
+    unknown = [name for name in kv_caches if name not in KV_CACHES]
+    if unknown:
+        raise ValueError(
+            f"unknown --kv-cache {', '.join(unknown)}; choose from {', '.join(KV_CACHES)}"
+        )
+    if not kv_caches:
+        return [Arm(None, mode) for mode in modes]
+    return [Arm(kv_cache, mode) for kv_cache in kv_caches for mode in modes]
+
+
+def split_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
 def pick(examples: list[Example], count: int) -> list[Example]:
@@ -116,54 +155,68 @@ def goal_marks(summary: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"Agent quality on `{report['model_id']}` ({report['machine']}, "
-        f"load average at start {report['load_average_start']}), tool-use suite seed "
-        f"{report['seed']}, {report['date']}.",
-        "",
-        "| questions | valid calls | right tool | right number | answers replaced "
-        "| mean turns | median latency |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, summary in report["summary"].items():
-        lines.append(
-            f"| {name} ({summary['questions']}) | {summary['valid_calls']:.0%} | "
-            f"{summary['right_tool']:.0%} | {summary['right_number']:.0%} | "
-            f"{summary['answers_replaced']:.0%} | {summary['mean_steps']} | "
-            f"{summary['median_latency_s']} s |"
-        )
-    modes = list(report["goals_met"])
-    lines.append("")
-    for mode, marks in report["goals_met"].items():
-        lines.append(
-            f"Goals, answer={mode} (all questions): "
-            + ", ".join(
-                f"{key} {'>=' if key != 'median_latency_s' else '<='} {GOALS[key]}: "
-                f"{'pass' if ok else 'FAIL'}"
-                for key, ok in marks.items()
-            )
-        )
-    lines += [
-        "",
-        "Per template (all questions): right tool / right number, per answer mode",
-        "",
-        "| template | n | " + " | ".join(f"answer={mode}" for mode in modes) + " |",
-        "|---|---|" + "---|" * len(modes),
-    ]
-    by_template: dict[str, dict[str, list[dict[str, Any]]]] = {}
-    for row in report["rows"]:
-        by_mode = by_template.setdefault(row["template"], {})
-        by_mode.setdefault(row.get("answer_mode", "model"), []).append(row)
-    for template, by_mode in by_template.items():
-        cells = [
-            f"{sum(r['right_tool'] for r in by_mode.get(m, []))} / "
-            f"{sum(r['right_number'] for r in by_mode.get(m, []))}"
-            for m in modes
-        ]
-        count = len(next(iter(by_mode.values())))
-        lines.append(f"| {template} | {count} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+def engine_record(engine: Any) -> dict[str, Any]:
+    """What was loaded: the resolved KV cache kind and its options come from the engine itself."""
+    info = engine.info()
+    return {
+        "model_id": info.model_id,
+        "backend": info.backend,
+        "dtype": info.dtype,
+        "device": info.device,
+        "load_time_s": round(info.load_time_s, 2),
+        **info.extra,
+    }
+
+
+def run_arms(
+    run_settings: Settings, arms: list[Arm], chosen: list[Example]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]], str]:
+    """Every arm on the chosen questions: one engine per KV cache, closed before the next loads."""
+    from model.engine.factory import create_engine
+
+    rows: list[dict[str, Any]] = []
+    engines: dict[str, dict[str, Any]] = {}
+    model_id = ""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("right number {task.fields[right]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns) as progress:
+        for kv_cache, group in groupby(arms, key=lambda arm: arm.kv_cache):
+            update = {} if kv_cache is None else {"kv_cache": kv_cache}
+            engine_settings = run_settings.model_copy(update=update)
+            engine = create_engine(engine_settings)  # one model for every answer mode
+            model_id = engine.model_id
+            try:
+                if kv_cache is not None:
+                    engines[kv_cache] = engine_record(engine)
+                for arm in group:
+                    mode_settings = engine_settings.model_copy(update={"agent_answer": arm.answer})
+                    assistant = Assistant(mode_settings, engine=engine)
+                    task = progress.add_task(arm.label, total=len(chosen), right=0)
+                    done: list[dict[str, Any]] = []
+                    try:
+                        for example in chosen:
+                            row = run_one(assistant, example)
+                            done.append(
+                                {
+                                    **row,
+                                    "answer_mode": arm.answer,
+                                    "kv_cache": engine_settings.kv_cache,
+                                    "arm": arm.label,
+                                }
+                            )
+                            right = sum(r["right_number"] for r in done)
+                            progress.update(task, advance=1, right=f"{right}/{len(done)}")
+                    finally:
+                        assistant.close()
+                    rows += done
+            finally:
+                engine.close()
+    return rows, engines, model_id
 
 
 def main() -> None:
@@ -171,13 +224,29 @@ def main() -> None:
     parser.add_argument("--per-split", type=int, default=20, help="questions from dev and test")
     parser.add_argument("--seed", type=int, default=0, help="tool-use suite seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--out", type=Path, default=RESULTS / "agent_quality.json")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="JSON path (.md beside it); default by mode"
+    )
     parser.add_argument(
         "--answer",
-        default="model,quote",
-        help="answer modes to compare side by side (HUIJIN_AGENT_ANSWER values), comma-separated",
+        default=None,
+        help="answer modes to compare side by side (HUIJIN_AGENT_ANSWER values), comma-separated;"
+        " default model,quote, or quote with --kv-cache",
+    )
+    parser.add_argument(
+        "--kv-cache",
+        default=None,
+        help="KV cache kinds to compare side by side (HUIJIN_KV_CACHE values, e.g. "
+        "fp16,nqkv4,nqkv4_fit), comma-separated; one engine each, loaded one after the other",
     )
     args = parser.parse_args()
+    kv_caches = split_list(args.kv_cache)
+    modes = split_list(args.answer) or (["quote"] if kv_caches else ["model", "quote"])
+    try:
+        arms = plan_arms(kv_caches, modes)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
+    out = args.out or RESULTS / ("agent_quality_kv.json" if kv_caches else "agent_quality.json")
 
     settings = load_settings()
     if settings.market_snapshot is None:
@@ -189,57 +258,29 @@ def main() -> None:
     ]
     import torch
 
-    from model.engine.factory import create_engine
-
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()[0]
-    modes = [mode.strip() for mode in args.answer.split(",") if mode.strip()]
-    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as data_dir:
         run_settings = settings.model_copy(
             update={"data_dir": Path(data_dir), "market_live": False, "database_url": None}
         )
-        engine = create_engine(run_settings)  # one model for every answer mode
-        model_id = engine.model_id
-        columns = (
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("right number {task.fields[right]}"),
-            TimeElapsedColumn(),
-        )
-        try:
-            with Progress(*columns) as progress:
-                for mode in modes:
-                    mode_settings = run_settings.model_copy(update={"agent_answer": mode})
-                    assistant = Assistant(mode_settings, engine=engine)
-                    task = progress.add_task(f"answer={mode}", total=len(chosen), right=0)
-                    done: list[dict[str, Any]] = []
-                    try:
-                        for example in chosen:
-                            done.append({**run_one(assistant, example), "answer_mode": mode})
-                            right = sum(r["right_number"] for r in done)
-                            progress.update(task, advance=1, right=f"{right}/{len(done)}")
-                    finally:
-                        assistant.close()
-                    rows += done
-        finally:
-            engine.close()
+        rows, engines, model_id = run_arms(run_settings, arms, chosen)
     summary: dict[str, Any] = {}
-    for mode in modes:
-        mine = [r for r in rows if r["answer_mode"] == mode]
-        summary[f"answer={mode}: dev (tuned on)"] = summarize(
+    for arm in arms:
+        mine = [r for r in rows if r["arm"] == arm.label]
+        summary[f"{arm.label}: dev (tuned on)"] = summarize(
             [r for r in mine if r["split"] == "dev"]
         )
-        summary[f"answer={mode}: test (held back)"] = summarize(
+        summary[f"{arm.label}: test (held back)"] = summarize(
             [r for r in mine if r["split"] == "test"]
         )
-        summary[f"answer={mode}: all"] = summarize(mine)
+        summary[f"{arm.label}: all"] = summarize(mine)
     report = {
         "model_id": model_id,
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch threads {args.threads}",
         "load_average_start": round(load_start, 2),
+        "load_average_end": round(os.getloadavg()[0], 2),
         "seed": args.seed,
         "settings": {
             key: str(getattr(settings, key))
@@ -251,16 +292,26 @@ def main() -> None:
                 "agent_on_unsupported",
                 "agent_answer",
                 "temperature",
+                "kv_cache",
+                "kv_block_size",
+                "kv_residual_tokens",
+                "kv_sink_tokens",
             )
         },
+        "engines": engines,
         "goals": GOALS,
-        "goals_met": {mode: goal_marks(summary[f"answer={mode}: all"]) for mode in modes},
+        "goals_met": {arm.label: goal_marks(summary[f"{arm.label}: all"]) for arm in arms},
+        "agreement": {
+            arm.label: agreement(rows, arms[0].label, arm.label)
+            for arm in arms[1:]
+            if kv_caches and arm.answer == arms[0].answer
+        },
         "summary": summary,
         "rows": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    args.out.with_suffix(".md").write_text(markdown(report))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    out.with_suffix(".md").write_text(markdown(report))
     print(markdown(report))
 
 

@@ -29,6 +29,8 @@ from pydantic_settings import (
 ENV_PREFIX = "HUIJIN_"
 APP_NAME = "huijin"
 EMBEDDED_MODEL = "embedded"
+# HUIJIN_KV_CACHE values: unquantized, the NQKV paper's rule, the fitted NQKV variant.
+KV_CACHES = ("fp16", "nqkv2", "nqkv3", "nqkv4", "nqkv2_fit", "nqkv3_fit", "nqkv4_fit")
 
 
 class EngineBackend(StrEnum):
@@ -115,17 +117,26 @@ class Settings(BaseSettings):
     )
     kv_cache: str = Field(
         default="fp16",
-        description="KV cache of the transformers backend: fp16 (unquantized), or nqkv2, nqkv3, "
-        "nqkv4 (normal-quantile quantized, 2/3/4 bits an element; see model/nqkv).",
+        description="KV cache of the transformers backend: fp16 (unquantized), nqkv2, nqkv3, "
+        "nqkv4 (normal-quantile quantized, 2/3/4 bits an element, the NQKV paper's rule), or "
+        "nqkv2_fit, nqkv3_fit, nqkv4_fit (the measured better variant; see model/nqkv).",
     )
-    kv_block_size: int = Field(
-        default=64, ge=2, description="NQKV: elements sharing one fp16 scale (divides head_dim)."
+    kv_block_size: int | None = Field(
+        default=None,
+        ge=2,
+        description="NQKV: elements sharing one fp16 scale (divides head_dim); default 64 for "
+        "nqkvN, 32 for nqkvN_fit.",
     )
     kv_residual_tokens: int = Field(
         default=128, ge=0, description="NQKV: most recent tokens kept in full precision."
     )
     kv_sink_tokens: int = Field(
         default=0, ge=0, description="NQKV: first tokens (attention sinks) kept in full precision."
+    )
+    decode_weights: Literal["int8", "float16", "float32"] = Field(
+        default="int8",
+        description="Weights a CPU decode step streams: int8 (where exact, else float16; "
+        "fastest), float16, or float32 (the exact weights, slowest).",
     )
 
     # -- tools and market data -----------------------------------------------------------------
@@ -285,8 +296,8 @@ class Settings(BaseSettings):
     @field_validator("kv_cache")
     @classmethod
     def _known_kv_cache(cls, value: str) -> str:
-        if value not in {"fp16", "nqkv2", "nqkv3", "nqkv4"}:
-            raise ValueError("must be one of fp16, nqkv2, nqkv3, nqkv4")
+        if value not in KV_CACHES:
+            raise ValueError(f"must be one of {', '.join(KV_CACHES)}")
         return value
 
     @field_validator("auth")

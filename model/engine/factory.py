@@ -32,6 +32,7 @@ def _transformers_engine(settings: Settings) -> ChatEngine:
             kv_block_size=settings.kv_block_size,
             kv_residual_tokens=settings.kv_residual_tokens,
             kv_sink_tokens=settings.kv_sink_tokens,
+            decode_weights=settings.decode_weights,
         )
     except ValueError as exc:
         raise EngineError(f"bad engine setting: {exc}") from None

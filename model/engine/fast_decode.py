@@ -6,9 +6,10 @@ step, three separate q/k/v and two gate/up matmuls. Here (in the spirit of gpt-f
 fused q|k|v matmul, rotary, cache update, SDPA over the kv heads, o-proj, fused gate|up matmul,
 down-proj, with the weights stored in whichever memory layout MKL's matrix-vector kernels stream
 fastest. The fused tensors replace the model's own weights (its modules then hold views), so
-prefill, which stays on the transformers path, reads the same memory. Two optional extra copies
-trade memory for speed: `decode_weights="float16"` keeps an fbgemm float16 copy (half the size)
-that every decode step streams instead (the largest win: a step is bound by weight bytes), and
+prefill, which stays on the transformers path, reads the same memory. Optional extra copies
+trade memory for speed, since a step is bound by the weight bytes it streams:
+`decode_weights="int8"` keeps int8 codes with a scale per 32 input channels (cpu_kernels: ~0.56x
+the bytes of float16, the fastest), `"float16"` an fbgemm float16 copy (half of float32), and
 with float32 decode weights `packed_batch_weights` adds a oneDNN copy for steps of 2+ rows, made
 at the first such step.
 
@@ -18,15 +19,21 @@ reference, selected with `fast_decode=False`, and tests compare the two.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from transformers import Cache
 
+from model.engine import cpu_kernels
+
+logger = logging.getLogger(__name__)
+
 SUPPORTED_MODEL_TYPES = ("llama", "qwen2")
-DECODE_WEIGHTS = ("float32", "float16")
+DECODE_WEIGHTS = ("float32", "float16", "int8")
 _PACK_BATCH_HINT = 8
 
 
@@ -52,7 +59,8 @@ class _Projection:
     and as fast otherwise. For several rows MKL's small-M matmuls are 1.5-2x slower than oneDNN
     with prepacked weights, so `pack_onednn()` optionally adds a oneDNN copy for batched steps.
     Faster still, `pack_fp16()` adds an fbgemm copy in float16 (half the bytes to stream, fp32
-    arithmetic) that then serves every decode step.
+    arithmetic), and `pack_int8()` int8 codes with group scales (cpu_kernels), either of which
+    then serves every decode step.
     """
 
     def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor | None]) -> None:
@@ -75,6 +83,8 @@ class _Projection:
             )
         self.packed: torch.Tensor | None = None
         self.fp16: Any = None  # fbgemm's packed float16 weight (an opaque ScriptObject)
+        self.int8: cpu_kernels.Int8Weight | None = None  # codes, group scales and offsets
+        self.half: torch.Tensor | None = None  # float16 (out, in) for cpu_kernels.half_linear
 
     @property
     def out_in(self) -> torch.Tensor:
@@ -90,11 +100,53 @@ class _Projection:
         """Add the fbgemm float16 copy used for every decode step from now on."""
         self.fp16 = torch.ops.quantized.linear_prepack_fp16(self.out_in.contiguous(), self.bias)
 
+    def decode_copy(self) -> cpu_kernels.DecodeCopy | None:
+        """int8 codes where they are at least as exact as float16, else a float16 copy (None:
+        a width neither kernel takes; fbgemm's float16 then serves).
+
+        A GGUF's 4/5/8-bit blocks of 32 (Q4_0/1, Q4_K, Q5_K, Q8_0) sit on the int8 grid exactly;
+        a 6-bit Q6_K tensor (16-element sub-blocks) or an unquantized checkpoint's weights do
+        not, and there int8 would lose more than float16.
+        """
+        weight = self.out_in
+        half = weight.half()
+        if weight.shape[1] % cpu_kernels.GROUP_SIZE == 0:
+            codes = cpu_kernels.quantize_weight(weight)
+            int8_error = torch.linalg.norm(weight - cpu_kernels.dequantize_weight(*codes))
+            if int8_error <= torch.linalg.norm(weight - half.float()):
+                return codes
+        return half.contiguous() if weight.shape[1] % 8 == 0 else None
+
+    def adopt_copy(self, copy: cpu_kernels.DecodeCopy | None) -> None:
+        """Serve decode steps from `copy` (fbgemm float16 when there is none)."""
+        if isinstance(copy, torch.Tensor):
+            self.half = copy
+        elif copy is not None:
+            self.int8 = copy
+        else:
+            self.pack_fp16()
+
+    @property
+    def extra_bytes(self) -> int:
+        """Memory of the decode copies this projection holds besides its float32 weight."""
+        total = self.out_in.numel() * 2 if self.fp16 is not None else 0
+        if self.half is not None:
+            total += self.half.numel() * 2
+        if self.int8 is not None:
+            total += sum(t.numel() * t.element_size() for t in self.int8)
+        if self.packed is not None:
+            total += self.packed.numel() * self.packed.element_size()
+        return total
+
     def views(self) -> list[torch.Tensor]:
         """(out, in) views of each fused part, to hand back to the original modules."""
         return list(torch.split(self.out_in, self.splits, dim=0))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.int8 is not None:
+            return cpu_kernels.int8_linear(x, self.int8, self.bias)
+        if self.half is not None:
+            return cpu_kernels.half_linear(x, self.half, self.bias)
         if self.fp16 is not None:
             return torch.ops.quantized.linear_dynamic_fp16(x, self.fp16)
         if self.packed is not None and x.shape[0] > 1:
@@ -114,6 +166,12 @@ def can_use_fp16_weights(model: Any) -> bool:
         and "fbgemm" in torch.backends.quantized.supported_engines
         and hasattr(torch.ops.quantized, "linear_prepack_fp16")
     )
+
+
+def can_use_int8_weights(model: Any) -> bool:
+    """The int8 kernel serves float32 CPU models once `cpu_kernels.load` has built it."""
+    weight = model.lm_head.weight
+    return weight.device.type == "cpu" and weight.dtype == torch.float32 and cpu_kernels.is_loaded()
 
 
 def can_pack_for_onednn(model: Any) -> bool:
@@ -143,10 +201,19 @@ class _Layer:
 
 
 class FastDecoder:
-    """One decode step: (batch, 1) token ids -> next-token logits (batch, vocab)."""
+    """One decode step: (batch, 1) token ids -> next-token logits (batch, vocab).
+
+    With `decode_weights="int8"` the caller must have loaded the kernels (`cpu_kernels.load`);
+    the engine does, and falls back to float16 when they cannot be built. `int8_cache` is a file
+    for the int8 copies: read when it exists (seconds saved per load), else written.
+    """
 
     def __init__(
-        self, model: Any, packed_batch_weights: bool = False, decode_weights: str = "float32"
+        self,
+        model: Any,
+        packed_batch_weights: bool = False,
+        decode_weights: str = "float32",
+        int8_cache: Path | None = None,
     ) -> None:
         reason = unsupported_reason(model)
         if reason is not None:
@@ -158,10 +225,17 @@ class FastDecoder:
         self.num_kv_heads = config.num_key_value_heads
         self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.num_heads
         self.eps = config.rms_norm_eps
-        self.is_fp16 = decode_weights == "float16" and can_use_fp16_weights(model)
+        self.is_int8 = decode_weights == "int8" and can_use_int8_weights(model)
+        # float16 is also where int8 falls back to when its kernel is not loaded.
+        self.is_fp16 = decode_weights != "float32" and not self.is_int8
+        self.is_fp16 = self.is_fp16 and can_use_fp16_weights(model)
         # The oneDNN copies are made at the first batched step, so a single-stream user (the CLI)
         # never pays their memory or the seconds it takes to pack them.
-        self.wants_packed = packed_batch_weights and not self.is_fp16 and can_pack_for_onednn(model)
+        self.wants_packed = (
+            packed_batch_weights
+            and not (self.is_fp16 or self.is_int8)
+            and can_pack_for_onednn(model)
+        )
         self.is_packed = False
         base = model.model
         self.embed = base.embed_tokens
@@ -175,9 +249,36 @@ class FastDecoder:
             model.lm_head.weight = self.embed.weight
         else:
             _adopt(model.lm_head, self.lm_head.views()[0])
-        if self.is_fp16:
+        if self.is_int8:
+            self._add_decode_copies(int8_cache)
+        elif self.is_fp16:
             for projection in self.projections:
                 projection.pack_fp16()
+
+    def _add_decode_copies(self, cache: Path | None) -> None:
+        named = self.named_projections()
+        stored = cpu_kernels.load_weights(cache, list(named)) if cache and cache.is_file() else None
+        copies = stored or {name: p.decode_copy() for name, p in named.items()}
+        for name, projection in named.items():
+            projection.adopt_copy(copies[name])
+        if stored is None and cache is not None and all(c is not None for c in copies.values()):
+            try:
+                cpu_kernels.save_weights(cache, copies)  # type: ignore[arg-type]
+            except OSError as exc:  # a read-only cache dir costs speed at the next load, no more
+                logger.warning("could not cache the int8 decode weights at %s: %s", cache, exc)
+
+    def named_projections(self) -> dict[str, _Projection]:
+        """Every projection by a stable name (the int8 cache's keys)."""
+        named = {"lm_head": self.lm_head}
+        for index, layer in enumerate(self.layers):
+            for part in ("qkv", "o", "gate_up", "down"):
+                named[f"layers.{index}.{part}"] = getattr(layer, part)
+        return named
+
+    @property
+    def decode_weights(self) -> str:
+        """What decode steps stream: int8, float16 or float32."""
+        return "int8" if self.is_int8 else "float16" if self.is_fp16 else "float32"
 
     @property
     def projections(self) -> list[_Projection]:
@@ -186,14 +287,8 @@ class FastDecoder:
 
     @property
     def packed_bytes(self) -> int:
-        """Memory held by the extra decode copies (fp16, or oneDNN once a batch has run)."""
-        total = 0
-        for p in self.projections:
-            if p.fp16 is not None:
-                total += p.out_in.numel() * 2
-            if p.packed is not None:
-                total += p.packed.numel() * p.packed.element_size()
-        return total
+        """Memory held by the extra decode copies (int8, fp16, or oneDNN once a batch has run)."""
+        return sum(p.extra_bytes for p in self.projections)
 
     def pack(self) -> None:
         """Make the oneDNN copies for batched steps (all at once, so every step is consistent)."""
@@ -228,10 +323,29 @@ class FastDecoder:
 
     def _rms_norm(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """As LlamaRMSNorm: statistics in float32 even for half-precision weights."""
-        if x.dtype == torch.float32:  # one fused kernel instead of six
+        if x.dtype == torch.float32:
+            if self.is_int8:  # the kernels are loaded: one call instead of torch's six
+                return cpu_kernels.rms_norm(x, weight, self.eps)
             return F.rms_norm(x, weight.shape, weight, self.eps)
         xf = x.float()
         return weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
+
+    def _attention(
+        self,
+        q: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """Grouped-query attention of the new token; the kernel when loaded (~5x torch's SDPA)."""
+        if (
+            self.is_int8
+            and keys.dtype == torch.float32
+            and keys.stride(-1) == values.stride(-1) == 1
+        ):
+            return cpu_kernels.decode_attention(q, keys, values, attention_mask)
+        return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
 
     @torch.inference_mode()
     def __call__(
@@ -265,7 +379,7 @@ class FastDecoder:
             v = qkv[..., (heads + kv_heads) * dim :].view(batch, kv_heads, 1, dim)
             keys, values = cache.update(k, v, layer_idx)  # (batch, kv_heads, kv, head_dim)
             q = q.reshape(batch, kv_heads, groups, dim)
-            attn = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            attn = self._attention(q, keys, values, attention_mask, mask)
             hidden = hidden + layer.o(attn.reshape(batch, 1, heads * dim))
             x = self._rms_norm(hidden, layer.post_norm)
             gate, up = layer.gate_up(x).chunk(2, dim=-1)

@@ -7,10 +7,12 @@ are done by reading each layer's dense (batch, kv_heads, tokens, head_dim) tenso
 fresh cache from the reshaped tensors.
 
 This is the seam for other caches: a `KVCacheKind` says how to create an empty cache, how to read
-its tensors and how to build one from tensors. The NQKV quantized caches (quantized_kv_cache.py)
-are registered as nqkv2/nqkv3/nqkv4 (`register_kv_cache` adds more) and the config field
-`kv_cache` picks one by name; a kind's factory takes the kind's own options (NQKV: block size,
-residual window, sinks) as keyword arguments.
+its tensors and how to build one from tensors; a kind whose stored form should not round-trip
+through dense tensors overrides `merge` and `select` too (NQKV does: quantized_kv_cache.py). The
+NQKV quantized caches are registered as nqkv2/nqkv3/nqkv4 (the paper's rule) and
+nqkv2_fit/nqkv3_fit/nqkv4_fit (the fitted variant; `register_kv_cache` adds more) and the config
+field `kv_cache` picks one by name; a kind's factory takes the kind's own options (NQKV: block
+size, residual window, sinks, the fit variant's tails) as keyword arguments.
 """
 
 from __future__ import annotations
@@ -51,6 +53,22 @@ class KVCacheKind:
                 if isinstance(tensor, torch.Tensor):
                     total += tensor.numel() * tensor.element_size()
         return total
+
+    def info(self) -> dict[str, Any]:
+        """The kind's own settings as they were resolved (for engine info); none here."""
+        return {}
+
+    def merge(
+        self, model_config: Any, parts: Sequence[tuple[Cache, torch.Tensor]]
+    ) -> tuple[Cache, torch.Tensor]:
+        """merge_caches for this kind: dense tensors, left-padded, built into a fresh cache."""
+        return _merge_dense(self, model_config, parts)
+
+    def select(
+        self, model_config: Any, cache: Cache, attention_mask: torch.Tensor, rows: Sequence[int]
+    ) -> tuple[Cache, torch.Tensor]:
+        """select_rows for this kind: dense tensors of `rows`, leading padding dropped."""
+        return _select_dense(self, model_config, cache, attention_mask, rows)
 
 
 class PreallocatedLayer(DynamicLayer):
@@ -125,22 +143,26 @@ class PreallocatedKVCacheKind(KVCacheKind):
         return sum(layer.nbytes() for layer in cache.layers)  # type: ignore[attr-defined]
 
 
-def _nqkv(bits: int) -> Callable[..., KVCacheKind]:
+def _nqkv(bits: int, variant: str) -> Callable[..., KVCacheKind]:
     def factory(**options: Any) -> KVCacheKind:
         # Imported on use: the unquantized path never loads NQKV.
         from model.engine.quantized_kv_cache import NQKVCacheKind
 
-        return NQKVCacheKind(bits, **options)
+        return NQKVCacheKind(bits, variant=variant, **options)
 
     return factory
 
 
+# NQKV: the paper's rule, and the fitted variant, which takes the same options plus key_tail and
+# value_tail (model/nqkv/variants.py).
+QUANTIZED_KV_CACHES = ("nqkv2", "nqkv3", "nqkv4")
+FIT_KV_CACHES = ("nqkv2_fit", "nqkv3_fit", "nqkv4_fit")
 _KV_CACHE_KINDS: dict[str, Callable[..., KVCacheKind]] = {
     KVCacheKind.name: KVCacheKind,
     PreallocatedKVCacheKind.name: PreallocatedKVCacheKind,
-    **{f"nqkv{bits}": _nqkv(bits) for bits in (2, 3, 4)},
+    **{f"nqkv{bits}": _nqkv(bits, "paper") for bits in (2, 3, 4)},
+    **{f"nqkv{bits}_fit": _nqkv(bits, "fit") for bits in (2, 3, 4)},
 }
-QUANTIZED_KV_CACHES = ("nqkv2", "nqkv3", "nqkv4")
 
 
 def register_kv_cache(name: str, factory: Callable[..., KVCacheKind]) -> None:
@@ -184,13 +206,31 @@ def merge_caches(
     model_config: Any,
     parts: Sequence[tuple[Cache, torch.Tensor]],
 ) -> tuple[Cache, torch.Tensor]:
-    """Stack (cache, attention_mask) parts along the batch, left-padding to a common length.
+    """Stack (cache, attention_mask) parts along the batch, padding to a common length.
 
-    Each mask is (rows, tokens) with 1 for a real token; padded columns get 0 in the mask and
-    zeros in the cache (masked out, so their value never matters).
+    Each mask is (rows, tokens) with 1 for a real token; padded columns get 0 in the mask (the
+    kind decides where they go: on the left for dense caches, region by region for NQKV).
     """
     if len(parts) == 1:
         return parts[0]
+    return kind.merge(model_config, parts)
+
+
+def select_rows(
+    kind: KVCacheKind,
+    model_config: Any,
+    cache: Cache,
+    attention_mask: torch.Tensor,
+    rows: Sequence[int],
+) -> tuple[Cache, torch.Tensor]:
+    """Keep `rows` of the batch and drop columns that are padding in all of them."""
+    return kind.select(model_config, cache, attention_mask, rows)
+
+
+def _merge_dense(
+    kind: KVCacheKind, model_config: Any, parts: Sequence[tuple[Cache, torch.Tensor]]
+) -> tuple[Cache, torch.Tensor]:
+    """Left-pad every part's dense tensors to the longest; padded columns are zeros (masked)."""
     length = max(mask.shape[1] for _, mask in parts)
     masks = [torch.nn.functional.pad(mask, (length - mask.shape[1], 0)) for _, mask in parts]
     per_part = [kind.tensors(cache) for cache, _ in parts]
@@ -206,14 +246,13 @@ def merge_caches(
     return kind.build(model_config, merged), torch.cat(masks)
 
 
-def select_rows(
+def _select_dense(
     kind: KVCacheKind,
     model_config: Any,
     cache: Cache,
     attention_mask: torch.Tensor,
     rows: Sequence[int],
 ) -> tuple[Cache, torch.Tensor]:
-    """Keep `rows` of the batch and drop leading columns that are padding in all of them."""
     index = torch.tensor(list(rows), dtype=torch.long, device=attention_mask.device)
     mask = attention_mask.index_select(0, index)
     # First column where any remaining row has a real token; everything before is pure padding.

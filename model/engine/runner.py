@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -51,6 +52,7 @@ class ModelRunner:
         fast_decode: bool = False,
         packed_batch_weights: bool = False,
         decode_weights: str = "float32",
+        int8_cache: Path | None = None,
     ) -> None:
         self.model = model
         self.kv_cache = kv_cache
@@ -62,7 +64,9 @@ class ModelRunner:
         # The speed layer: decode steps through a fused hand-written forward (prefill always
         # takes the transformers path, which stays the reference).
         self.fast_decoder = (
-            FastDecoder(model, packed_batch_weights, decode_weights) if fast_decode else None
+            FastDecoder(model, packed_batch_weights, decode_weights, int8_cache)
+            if fast_decode
+            else None
         )
 
     def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:

@@ -15,10 +15,12 @@ fails the rows in that step, and the thread keeps serving.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import queue
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 
 from model.engine.runner import DecodeBatch, ModelRunner
@@ -66,6 +68,12 @@ class SchedulerStats:
     decode_s: float = 0.0  # wall time in decode steps (forward + sampling + bookkeeping)
 
 
+def _close_at_exit(ref: weakref.ReferenceType[Scheduler]) -> None:
+    scheduler = ref()
+    if scheduler is not None:
+        scheduler.close(timeout=5.0)
+
+
 class Scheduler:
     """Owns the model runner on a dedicated daemon thread."""
 
@@ -82,6 +90,9 @@ class Scheduler:
 
     def start(self) -> None:
         self._thread.start()
+        # A script that never calls close() must still exit cleanly: a daemon thread left in
+        # torch at interpreter shutdown aborts the process ("terminate called ...", rc 134).
+        atexit.register(_close_at_exit, weakref.ref(self))
 
     @property
     def is_alive(self) -> bool:

@@ -11,7 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model.engine.fast_decode import DECODE_WEIGHTS
-from model.engine.kv_cache import QUANTIZED_KV_CACHES, kv_cache_names
+from model.engine.kv_cache import (
+    FIT_KV_CACHES,
+    QUANTIZED_KV_CACHES,
+    get_kv_cache_kind,
+    kv_cache_names,
+)
 
 EMBEDDED = "embedded"
 _DTYPE_NAMES = ("auto", "float32", "bfloat16", "float16")
@@ -38,9 +43,12 @@ class TransformersEngineConfig:
     kv_cache: str = "auto"
     """KV cache kind (kv_cache.register_kv_cache adds more): dynamic (transformers' own, the
     reference), preallocated (no per-step copy), auto (preallocated for full-attention models),
-    or nqkv2 / nqkv3 / nqkv4 (normal-quantile quantized, model/nqkv; both decode paths)."""
-    kv_block_size: int = 64
-    """NQKV: elements sharing one fp16 scale; must divide the model's head_dim."""
+    nqkv2 / nqkv3 / nqkv4 (normal-quantile quantized, the NQKV paper's rule, model/nqkv; both
+    decode paths), or nqkv2_fit / nqkv3_fit / nqkv4_fit (the measured better variant,
+    model/nqkv/variants.py)."""
+    kv_block_size: int | None = None
+    """NQKV: elements sharing one fp16 scale; must divide the model's head_dim. None: the kind's
+    own, 64 for nqkvN and 32 for nqkvN_fit."""
     kv_residual_tokens: int = 128
     """NQKV: most recent tokens kept in full precision."""
     kv_sink_tokens: int = 0
@@ -48,10 +56,12 @@ class TransformersEngineConfig:
     fast_decode: bool = True
     """Decode through the fused Llama-family step (fast_decode.py), falling back to the plain
     transformers forward (the reference, fast_decode=False) for other architectures."""
-    decode_weights: str = "float16"
-    """With fast_decode on CPU: weights the decode step streams. float16 = an fbgemm fp16 copy
-    (half the bytes, fp32 arithmetic; 1.4-1.8x faster, logits within ~1e-3 relative; +50% weight
-    memory); float32 = the exact weights (MKL / oneDNN layouts)."""
+    decode_weights: str = "int8"
+    """With fast_decode on CPU: weights the decode step streams. int8 = codes with a float32
+    scale per 32 input channels, our AVX2 kernel (cpu_kernels; compiled once, ~20 s; +28% weight
+    memory; the fastest, see the README's engine table); float16 = an fbgemm fp16 copy (half the
+    bytes of float32; +50% memory; also where int8 falls back without AVX2 or a compiler);
+    float32 = the exact weights (MKL / oneDNN layouts)."""
     packed_batch_weights: bool = True
     """With fast_decode and float32 decode weights on CPU: a oneDNN-prepacked copy for steps of
     2+ rows (~1.3-2x faster than MKL there on AVX2 CPUs; one more copy of the weights)."""
@@ -71,7 +81,7 @@ class TransformersEngineConfig:
             raise ValueError(
                 f"kv_cache must be one of {', '.join(kv_cache_names())}; got {self.kv_cache!r}"
             )
-        if self.kv_cache in QUANTIZED_KV_CACHES:
+        if self.kv_cache in (*QUANTIZED_KV_CACHES, *FIT_KV_CACHES):
             self.kv_cache_options()  # NQKVConfig validates and says what to set
         if self.decode_weights not in DECODE_WEIGHTS:
             raise ValueError(f"decode_weights must be one of {', '.join(DECODE_WEIGHTS)}")
@@ -80,16 +90,14 @@ class TransformersEngineConfig:
         if self.max_context_tokens is not None and self.max_context_tokens < 2:
             raise ValueError("max_context_tokens must be at least 2")
 
-    def kv_cache_options(self) -> dict[str, int]:
+    def kv_cache_options(self) -> dict[str, int | None]:
         """Keyword options for the kv_cache kind's factory (the NQKV kinds take three)."""
-        if self.kv_cache not in QUANTIZED_KV_CACHES:
+        if self.kv_cache not in (*QUANTIZED_KV_CACHES, *FIT_KV_CACHES):
             return {}
-        from model.engine.quantized_kv_cache import NQKVCacheKind
-
         options = {
             "block_size": self.kv_block_size,
             "residual_tokens": self.kv_residual_tokens,
             "sink_tokens": self.kv_sink_tokens,
         }
-        NQKVCacheKind(int(self.kv_cache.removeprefix("nqkv")), **options)
+        get_kv_cache_kind(self.kv_cache, **options)
         return options

@@ -9,15 +9,18 @@ thread at the same time; each blocks (or streams) only on its own request.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from model.engine import cpu_kernels
 from model.engine.chat_template import ChatTemplate
 from model.engine.checkpoint import (
     default_cache_dir,
@@ -62,7 +65,7 @@ class TransformersEngine:
         started = time.perf_counter()
         if config.num_threads is not None:
             torch.set_num_threads(config.num_threads)
-        cache_dir = config.cache_dir or default_cache_dir()
+        cache_dir = self._cache_dir = config.cache_dir or default_cache_dir()
         source = resolve_source(
             None if config.model in (None, EMBEDDED) else config.model, cache_dir
         )
@@ -108,18 +111,45 @@ class TransformersEngine:
         if fast_decode and (reason := unsupported_reason(model)) is not None:
             logger.warning("fast_decode is off for this model (%s); using the plain path", reason)
             fast_decode = False
+        decode_weights = self.config.decode_weights
+        if fast_decode and decode_weights == "int8":
+            decode_weights = self._load_int8_kernel(model)
         return ModelRunner(
             model,
             kv_cache,
             self._device,
             fast_decode=fast_decode,
             packed_batch_weights=self.config.packed_batch_weights,
-            decode_weights=self.config.decode_weights,
+            decode_weights=decode_weights,
+            int8_cache=self._int8_cache_path() if decode_weights == "int8" else None,
         )
 
+    def _int8_cache_path(self) -> Path:
+        """Where this checkpoint's int8 decode copies live: keyed by the weight files' path,
+        size and modification time, so a changed checkpoint never reads stale codes."""
+        checkpoint = self._source.checkpoint_dir.resolve()
+        digest = hashlib.sha256(str(checkpoint).encode())
+        for file in sorted(checkpoint.glob("*.safetensors")) + sorted(checkpoint.glob("*.bin")):
+            stat = file.stat()
+            digest.update(f"{file.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+        return Path(self._cache_dir) / "decode_weights" / f"{digest.hexdigest()[:24]}.safetensors"
+
+    def _load_int8_kernel(self, model: Any) -> str:
+        """ "int8" once its kernel is built and loaded; else say why and stream float16 instead."""
+        weight = model.lm_head.weight
+        if weight.device.type != "cpu" or weight.dtype != torch.float32:
+            return "float16"  # the kernel is for float32 CPU models; others decode in their dtype
+        try:
+            cpu_kernels.load(self._cache_dir)
+        except RuntimeError as exc:
+            logger.warning("decode_weights=int8 is unavailable (%s); using float16", exc)
+            return "float16"
+        return "int8"
+
     def _kv_cache_info(self) -> dict[str, Any]:
-        """The quantized cache's options (kv_block_size, ...); empty for unquantized caches."""
-        return {f"kv_{key}": value for key, value in self.config.kv_cache_options().items()}
+        """The quantized cache's options as resolved (kv_variant, kv_block_size, ...); empty for
+        unquantized caches."""
+        return self._runner.kv_cache.info()
 
     # -- the ChatEngine protocol ------------------------------------------------------------
 
@@ -147,7 +177,7 @@ class TransformersEngine:
                 "kv_cache": self._runner.kv_cache.name,
                 **self._kv_cache_info(),
                 "fast_decode": fast is not None,
-                "decode_weights": "float16" if fast is not None and fast.is_fp16 else "float32",
+                "decode_weights": fast.decode_weights if fast is not None else "float32",
                 "packed_weights_bytes": packed_bytes,
                 "max_batch_size": self.config.max_batch_size,
                 "num_threads": torch.get_num_threads(),

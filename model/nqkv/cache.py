@@ -91,6 +91,24 @@ class NQKVLayer(DynamicLayer):
         self._append(key_states.to(self.dtype), value_states.to(self.dtype))
         return out_keys, out_values
 
+    def assign(
+        self,
+        sinks: tuple[torch.Tensor, torch.Tensor],
+        body: tuple[QuantizedBlocks, QuantizedBlocks] | None,
+        tail: tuple[torch.Tensor, torch.Tensor],
+    ) -> None:
+        """Take over stored state as is (batching.py's merge and select; nothing is re-quantized).
+
+        Sinks and tail are (batch, kv_heads, tokens, head_dim); the columns are sinks, body, tail.
+        """
+        self.device, self.dtype = tail[0].device, tail[0].dtype
+        self.sink_keys, self.sink_values = sinks
+        self.body_keys, self.body_values = body if body is not None else (None, None)
+        self.keys, self.values = tail
+        num_body = body[0].num_tokens if body is not None else 0
+        self.cumulative_length = sinks[0].shape[-2] + num_body + tail[0].shape[-2]
+        self.is_initialized = True
+
     def store(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         """Append tokens without returning the attention inputs (rebuilding a cache)."""
         if not self.is_initialized:

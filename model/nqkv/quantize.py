@@ -60,6 +60,30 @@ class QuantizedBlocks:
             pick(self.codes), pick(self.scales), offsets, self.num_tokens, self.head_dim
         )
 
+    def select_rows(self, index: torch.Tensor, tokens_per_row: int) -> QuantizedBlocks:
+        """Keep the rows (dim 2: a token, or a run of block_size tokens) listed in `index`."""
+        pick = lambda t: t.index_select(2, index.to(t.device))  # noqa: E731
+        offsets = None if self.offsets is None else pick(self.offsets)
+        num_tokens = int(index.numel()) * tokens_per_row
+        return QuantizedBlocks(
+            pick(self.codes), pick(self.scales), offsets, num_tokens, self.head_dim
+        )
+
+    @staticmethod
+    def cat_batch(parts: list[QuantizedBlocks]) -> QuantizedBlocks:
+        """Stack parts of equal token counts along the batch (dim 0)."""
+        assert len({p.num_tokens for p in parts}) == 1, "batch parts must hold the same tokens"
+        offsets = None
+        if all(p.offsets is not None for p in parts):
+            offsets = torch.cat([p.offsets for p in parts])  # type: ignore[misc]
+        return QuantizedBlocks(
+            torch.cat([p.codes for p in parts]),
+            torch.cat([p.scales for p in parts]),
+            offsets,
+            parts[0].num_tokens,
+            parts[0].head_dim,
+        )
+
 
 @functools.cache
 def _rotation_cpu(head_dim: int) -> torch.Tensor:

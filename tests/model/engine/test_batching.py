@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -39,8 +41,10 @@ def test_batched_greedy_equals_solo(embedded_engine: TransformersEngine) -> None
     assert embedded_engine.stats.num_batched_steps > steps_before
     for alone, together in zip(solo, batched, strict=True):
         assert together.completion_ids == alone.completion_ids
+        # Padding changes float rounding in attention; the int8 decode kernel's input rounding
+        # (int16 per group of 32) can carry such a difference one step further: ~1e-3.
         assert torch.allclose(
-            torch.tensor(together.logprobs), torch.tensor(alone.logprobs), atol=1e-3
+            torch.tensor(together.logprobs), torch.tensor(alone.logprobs), atol=3e-3
         )
 
 
@@ -209,3 +213,18 @@ def test_shared_prefill_matches_solo_prefill(embedded_engine: TransformersEngine
     for row, ids in enumerate(prompts):
         alone, _ = runner.prefill(ids)
         assert torch.allclose(together[row], alone, atol=1e-3)
+
+
+def test_a_script_that_never_closes_the_engine_exits_cleanly() -> None:
+    """The scheduler thread is stopped at interpreter exit, not killed inside torch (rc 134)."""
+    script = (
+        "from model.engine.transformers_engine import TransformersEngine\n"
+        "from model.engine.types import SamplingParams\n"
+        "engine = TransformersEngine()\n"
+        "engine.chat([{'role': 'user', 'content': 'Hi'}], params=SamplingParams(max_new_tokens=2))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from core.settings import load_settings
+from model.engine import cpu_kernels
 from model.engine.checkpoint import load_checkpoint
 from model.engine.fast_decode import can_pack_for_onednn, unsupported_reason
 from model.engine.kv_cache import KVCacheKind, PreallocatedKVCacheKind
@@ -82,17 +84,36 @@ def test_fast_decode_matches_the_transformers_forward(
         assert torch.allclose(ref, fast, atol=1e-3), (ref - fast).abs().max()
 
 
+def test_int8_decode_weights_stay_close_to_the_reference(
+    embedded_engine: TransformersEngine, reference_trace: tuple
+) -> None:
+    """int8 codes (the default): the GGUF's 4-bit blocks stored exactly, the output head (6-bit
+    sub-blocks in the GGUF) kept in float16; logits as close as float16's, same tokens."""
+    runner = embedded_engine._runner  # the session engine runs the default fast path
+    decoder = runner.fast_decoder
+    assert decoder is not None and decoder.decode_weights == "int8"
+    assert all(layer.qkv.int8 is not None for layer in decoder.layers)
+    assert decoder.lm_head.int8 is None and decoder.lm_head.half is not None
+    _assert_close_to_reference(embedded_engine, runner, reference_trace)
+
+
 def test_fp16_decode_weights_stay_close_to_the_reference(
     embedded_engine: TransformersEngine, reference_trace: tuple
 ) -> None:
-    """float16 weight copies (fbgemm, the default): logits within a few 1e-2, same tokens."""
-    fp16_runner = embedded_engine._runner  # the session engine runs the default fast path
-    assert fp16_runner.fast_decoder is not None and fp16_runner.fast_decoder.is_fp16
+    """float16 weight copies (fbgemm): logits within a few 1e-2, same tokens."""
+    runner = _fresh_fast_runner(embedded_engine, "float16")
+    assert runner.fast_decoder is not None and runner.fast_decoder.decode_weights == "float16"
+    _assert_close_to_reference(embedded_engine, runner, reference_trace)
+
+
+def _assert_close_to_reference(
+    engine: TransformersEngine, runner: ModelRunner, reference_trace: tuple
+) -> None:
+    """Same greedy tokens as the float32 reference, logits within a few 1e-2."""
     ref_tokens, ref_logits = reference_trace
-    prompts = [embedded_engine.tokenize(p) for p in PROMPTS]
-    fp16_tokens, fp16_logits = _decode_trace(fp16_runner, prompts)
-    assert fp16_tokens == ref_tokens
-    for ref, got in zip(ref_logits, fp16_logits, strict=True):
+    tokens, logits = _decode_trace(runner, [engine.tokenize(p) for p in PROMPTS])
+    assert tokens == ref_tokens
+    for ref, got in zip(ref_logits, logits, strict=True):
         assert torch.allclose(ref, got, atol=5e-2), (ref - got).abs().max()
 
 
@@ -123,16 +144,36 @@ def _tiny(model_type: str) -> torch.nn.Module:
     return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
 
 
+def _snap_to_4bit_grid(model: torch.nn.Module) -> torch.nn.Module:
+    """Round every linear weight to a Q4_1-style grid (per 32 inputs: min + d * q, q in 0..15),
+    as a 4-bit GGUF checkpoint's weights are, so the int8 copies are exact and get used."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and module.in_features % 32 == 0:
+                w = module.weight.reshape(module.out_features, -1, 32)
+                low, high = w.amin(-1, keepdim=True), w.amax(-1, keepdim=True)
+                d = (high - low).clamp(min=1e-8) / 15
+                module.weight.copy_(
+                    (low + d * torch.round((w - low) / d)).reshape_as(module.weight)
+                )
+    return model
+
+
 @pytest.mark.parametrize("model_type", ["llama", "qwen2"])
 @pytest.mark.parametrize(
-    ("decode_weights", "packed"), [("float32", False), ("float32", True), ("float16", False)]
+    ("decode_weights", "packed"),
+    [("float32", False), ("float32", True), ("float16", False), ("int8", False)],
 )
 def test_fast_decode_on_other_llama_family_shapes(
     model_type: str, decode_weights: str, packed: bool
 ) -> None:
-    reference = ModelRunner(_tiny(model_type), KVCacheKind())
+    if decode_weights == "int8":
+        if cpu_kernels.unavailable_reason() is not None:
+            pytest.skip(str(cpu_kernels.unavailable_reason()))
+        cpu_kernels.load(load_settings().cache_dir)
+    reference = ModelRunner(_snap_to_4bit_grid(_tiny(model_type)), KVCacheKind())
     fast = ModelRunner(
-        _tiny(model_type),
+        _snap_to_4bit_grid(_tiny(model_type)),
         PreallocatedKVCacheKind(),
         fast_decode=True,
         packed_batch_weights=packed,
@@ -140,10 +181,13 @@ def test_fast_decode_on_other_llama_family_shapes(
     )
     if model_type == "qwen2":
         assert fast.model.model.layers[0].self_attn.q_proj.bias is not None
+    assert fast.fast_decoder is not None and fast.fast_decoder.decode_weights == decode_weights
+    if decode_weights == "int8":  # every layer's projections (in_features 64 or 96) are int8
+        assert all(layer.down.int8 is not None for layer in fast.fast_decoder.layers)
     prompts = [[5, 17, 42, 7], [9, 3], [100, 101, 102, 103, 104, 105, 106]]
     ref_tokens, ref_logits = _decode_trace(reference, prompts)
     fast_tokens, fast_logits = _decode_trace(fast, prompts)
     assert fast_tokens == ref_tokens
-    atol = 1e-2 if decode_weights == "float16" else 1e-4
+    atol = 1e-4 if decode_weights == "float32" else 1e-2
     for ref, got in zip(ref_logits, fast_logits, strict=True):
         assert torch.allclose(ref, got, atol=atol), (ref - got).abs().max()

@@ -1,15 +1,16 @@
-"""The CPU decode kernels: weight-only int8 linear layers, compiled once on the user's machine.
+"""The CPU decode kernels, compiled once on the user's machine: int8 and float16 linear layers,
+RMSNorm and one-token grouped-query attention.
 
 A decode step of a small model on a few cores streams every weight once per token, so its speed
-is the bytes it reads: int8 codes with a scale and an offset per 32 input channels are ~0.56x of
-fbgemm's float16 copy and ~0.28x of float32. The offset matters: symmetric int8 groups measured
-KL 7e-4 against float32 on SmolLM2 (its attention and MLP weights are a GGUF's 4-bit blocks,
-off-centre), while a group's [min, max] in 256 steps stores such a block's 16 levels exactly. Neither torch's `_weight_int8pack_mm` nor its int4 kernels
-are vectorised for AVX2 (measured ~10x slower than fbgemm float16 here), so the kernel is ours:
-int8_linear.cpp, built with torch's own cpp_extension (the ATen thread pool, no second OpenMP
-runtime) into `<cache dir>/kernels` the first time the engine asks for it (~15 s, then cached).
-Only x86-64 CPUs with AVX2 and FMA qualify; `unavailable_reason()` says why anything else falls
-back to the float16 copy.
+is the bytes it reads: int8 codes with a scale and an offset per 32 input channels are ~0.56x of a
+float16 copy and ~0.28x of float32. The offset matters: a GGUF's 4-bit blocks are off-centre, and
+symmetric int8 groups do not hold them exactly, while a group's [min, max] in 256 steps stores a
+block's 16 levels exactly (tests/model/engine/test_cpu_kernels.py). torch's own int8/int4
+weight-only matmuls are not vectorised for AVX2, so the kernels are ours: int8_linear.cpp, built
+with torch's cpp_extension (the ATen thread pool, no second OpenMP runtime) into
+`<cache dir>/kernels` the first time the engine asks for them (~20 s, then cached). Only x86-64
+CPUs with AVX2 (and its FMA and F16C) qualify; `unavailable_reason()` says why anything else falls
+back to fbgemm's float16 copy.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def decode_attention(
     q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
 ) -> torch.Tensor:
     """One query token's grouped-query attention: q (B, H_kv, G, D), keys/values (B, H_kv, T, D),
-    mask (B, T) with True = attend; (B, H_kv, G, D). torch's CPU SDPA is ~5x slower here."""
+    mask (B, T) with True = attend; (B, H_kv, G, D)."""
     return torch.ops.huijin_cpu.decode_attention(q, keys, values, mask)
 
 

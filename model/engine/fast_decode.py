@@ -110,13 +110,13 @@ class _Projection:
         not, and there int8 would lose more than float16.
         """
         weight = self.out_in
-        half = weight.half()
+        half = weight.half().contiguous()
         if weight.shape[1] % cpu_kernels.GROUP_SIZE == 0:
             codes = cpu_kernels.quantize_weight(weight)
             int8_error = torch.linalg.norm(weight - cpu_kernels.dequantize_weight(*codes))
             if int8_error <= torch.linalg.norm(weight - half.float()):
                 return codes
-        return half.contiguous() if weight.shape[1] % 8 == 0 else None
+        return half if weight.shape[1] % 8 == 0 else None
 
     def adopt_copy(self, copy: cpu_kernels.DecodeCopy | None) -> None:
         """Serve decode steps from `copy` (fbgemm float16 when there is none)."""
@@ -228,8 +228,9 @@ class FastDecoder:
         self.eps = config.rms_norm_eps
         self.is_int8 = decode_weights == "int8" and can_use_int8_weights(model)
         # float16 is also where int8 falls back to when its kernel is not loaded.
-        self.is_fp16 = decode_weights != "float32" and not self.is_int8
-        self.is_fp16 = self.is_fp16 and can_use_fp16_weights(model)
+        self.is_fp16 = (
+            decode_weights != "float32" and not self.is_int8 and can_use_fp16_weights(model)
+        )
         # The oneDNN copies are made at the first batched step, so a single-stream user (the CLI)
         # never pays their memory or the seconds it takes to pack them.
         self.wants_packed = (

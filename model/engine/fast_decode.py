@@ -14,6 +14,12 @@ are exact (a 4-bit GGUF's blocks; cpu_kernels, the fastest) and a float16 copy e
 with float32 decode weights `packed_batch_weights` adds a oneDNN copy for steps of 2+ rows, made
 at the first such step.
 
+With int8 decode weights over the preallocated float32 cache, the whole step (every layer:
+norms, projections, rotary, cache write, attention, MLP) is one kernel call,
+`cpu_kernels.decode_layers`: a Python loop of ~25 small torch ops a layer cost about as much as the
+matmuls themselves on two cores. The per-op loop below stays for the other weight kinds and for
+quantized (NQKV) caches, and is the fused call's reference in the tests.
+
 Only decode (one new token per row) goes through here; the transformers forward stays the
 reference, selected with `fast_decode=False`, and tests compare the two.
 """
@@ -30,6 +36,7 @@ import torch.nn.functional as F
 from transformers import Cache
 
 from model.engine import cpu_kernels
+from model.engine.kv_cache import PreallocatedLayer
 
 logger = logging.getLogger(__name__)
 
@@ -64,10 +71,17 @@ class _Projection:
     which then serves every decode step.
     """
 
-    def __init__(self, weights: list[torch.Tensor], biases: list[torch.Tensor | None]) -> None:
+    def __init__(
+        self,
+        weights: list[torch.Tensor],
+        biases: list[torch.Tensor | None],
+        transpose_wide: bool = True,
+    ) -> None:
         self.splits = [w.shape[0] for w in weights]
         out_features, in_features = sum(self.splits), weights[0].shape[1]
-        self.is_transposed = out_features > in_features
+        # Only float32 decode steps read this weight; when a decode copy will serve them, the
+        # (out, in) layout avoids a copy (the vocabulary head's alone is ~0.1 s of a load).
+        self.is_transposed = transpose_wide and out_features > in_features
         if self.is_transposed:  # (in, out): each part copied once, straight into its columns
             self.weight = weights[0].new_empty((in_features, out_features))
             for part, w in zip(self.weight.split(self.splits, dim=1), weights, strict=True):
@@ -243,16 +257,23 @@ class FastDecoder:
         self.embed = base.embed_tokens
         self.rotary = base.rotary_emb
         self.final_norm = base.norm.weight.detach()
+        self._transpose_wide = not (self.is_int8 or self.is_fp16)
         self.layers = [self._fuse_layer(layer) for layer in base.layers]
-        self.lm_head = _Projection([model.lm_head.weight], [getattr(model.lm_head, "bias", None)])
+        self.lm_head = _Projection(
+            [model.lm_head.weight], [getattr(model.lm_head, "bias", None)], self._transpose_wide
+        )
         if self.lm_head.is_transposed and model.lm_head.weight is self.embed.weight:
             # Tied embeddings: keep one copy; the embedding reads rows through a strided view.
             _adopt(self.embed, self.lm_head.views()[0])
             model.lm_head.weight = self.embed.weight
         else:
             _adopt(model.lm_head, self.lm_head.views()[0])
+        # With every projection in an int8/float16 copy, a step over a preallocated float32
+        # cache runs all layers in one kernel call (cpu_kernels.decode_layers).
+        self.layer_weights: list[torch.Tensor] | None = None
         if self.is_int8:
             self._add_decode_copies(int8_cache)
+            self.layer_weights = self._layer_weights()
         elif self.is_fp16:
             for projection in self.projections:
                 projection.pack_fp16()
@@ -268,6 +289,23 @@ class FastDecoder:
                 cpu_kernels.save_weights(cache, copies)  # type: ignore[arg-type]
             except OSError as exc:  # a read-only cache dir costs speed at the next load, no more
                 logger.warning("could not cache the int8 decode weights at %s: %s", cache, exc)
+
+    def _layer_weights(self) -> list[torch.Tensor] | None:
+        """The flat tensor list `cpu_kernels.decode_layers` takes; None when a projection has no
+        int8/float16 copy (an fbgemm fallback), which only the per-op path can run."""
+        none = torch.empty(0)
+        flat: list[torch.Tensor] = []
+        for layer in self.layers:
+            flat += [layer.input_norm.contiguous(), layer.post_norm.contiguous()]
+            for projection in (layer.qkv, layer.o, layer.gate_up, layer.down):
+                bias = projection.bias if projection.bias is not None else none
+                if projection.int8 is not None:
+                    flat += [*projection.int8, bias]
+                elif projection.half is not None:
+                    flat += [projection.half, none, none, bias]
+                else:
+                    return None
+        return flat
 
     def named_projections(self) -> dict[str, _Projection]:
         """Every projection by a stable name (the int8 cache's keys)."""
@@ -301,12 +339,15 @@ class FastDecoder:
     def _fuse_layer(self, layer: Any) -> _Layer:
         attn, mlp = layer.self_attn, layer.mlp
         qkv_mods = [attn.q_proj, attn.k_proj, attn.v_proj]
-        qkv = _Projection([m.weight for m in qkv_mods], [m.bias for m in qkv_mods])
+        wide = self._transpose_wide
+        qkv = _Projection([m.weight for m in qkv_mods], [m.bias for m in qkv_mods], wide)
         gate_up = _Projection(
-            [mlp.gate_proj.weight, mlp.up_proj.weight], [mlp.gate_proj.bias, mlp.up_proj.bias]
+            [mlp.gate_proj.weight, mlp.up_proj.weight],
+            [mlp.gate_proj.bias, mlp.up_proj.bias],
+            wide,
         )
-        o = _Projection([attn.o_proj.weight], [attn.o_proj.bias])
-        down = _Projection([mlp.down_proj.weight], [mlp.down_proj.bias])
+        o = _Projection([attn.o_proj.weight], [attn.o_proj.bias], wide)
+        down = _Projection([mlp.down_proj.weight], [mlp.down_proj.bias], wide)
         for module, view in [
             *zip(qkv_mods, qkv.views(), strict=True),
             *zip([mlp.gate_proj, mlp.up_proj], gate_up.views(), strict=True),
@@ -350,6 +391,47 @@ class FastDecoder:
             return cpu_kernels.decode_attention(q, keys, values, attention_mask)
         return F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
 
+    def _fits_fused_step(self, cache: Cache) -> bool:
+        layers = cache.layers
+        return (
+            self.layer_weights is not None
+            and len(layers) == len(self.layers)
+            and all(isinstance(layer, PreallocatedLayer) for layer in layers)
+            and layers[0].keys is not None
+            and layers[0].keys.dtype == torch.float32
+        )
+
+    def _fused_step(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        position_ids: torch.Tensor,
+        cache: Cache,
+    ) -> torch.Tensor:
+        """The step in one kernel call over all layers, writing into the cache's buffers."""
+        layers: list[PreallocatedLayer] = cache.layers  # type: ignore[assignment]
+        length = layers[0].get_seq_length()
+        buffers = [layer.reserve(length + 1) for layer in layers]
+        hidden = self.embed(input_ids)  # (batch, 1, hidden)
+        cos, sin = self.rotary(hidden, position_ids)  # (batch, 1, head_dim)
+        assert self.layer_weights is not None
+        hidden = cpu_kernels.decode_layers(
+            hidden[:, 0],
+            cos[:, 0],
+            sin[:, 0],
+            attention_mask,
+            self.layer_weights,
+            [keys for keys, _ in buffers],
+            [values for _, values in buffers],
+            self.num_heads,
+            self.num_kv_heads,
+            self.eps,
+            length,
+        )
+        for layer in layers:
+            layer.advance(1)
+        return self.lm_head(cpu_kernels.rms_norm(hidden, self.final_norm, self.eps))
+
     @torch.inference_mode()
     def __call__(
         self,
@@ -358,6 +440,8 @@ class FastDecoder:
         position_ids: torch.Tensor,
         cache: Cache,
     ) -> torch.Tensor:
+        if self._fits_fused_step(cache):
+            return self._fused_step(input_ids, attention_mask, position_ids, cache)
         batch = input_ids.shape[0]
         if batch > 1 and self.wants_packed and not self.is_packed:
             self.pack()

@@ -112,6 +112,23 @@ class PreallocatedLayer(DynamicLayer):
             value_buf[:, :, : self._length] = self._value_buf[:, :, : self._length]  # type: ignore[index]
         self._key_buf, self._value_buf = key_buf, value_buf
 
+    def reserve(self, new_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The key and value buffers, with room for `new_len` tokens, for a kernel that writes
+        the next tokens in place (then `advance`). The layer must hold tokens already."""
+        if self._key_buf is None or self._value_buf is None:
+            raise RuntimeError("reserve() needs a layer that already holds tokens")
+        if new_len > self._key_buf.shape[-2]:
+            self._grow(self._key_buf, self._value_buf, new_len)
+        assert self._key_buf is not None and self._value_buf is not None
+        return self._key_buf, self._value_buf
+
+    def advance(self, count: int) -> None:
+        """Count `count` tokens written into the reserved room as cached."""
+        assert self._key_buf is not None and self._value_buf is not None
+        self._length += count
+        self.keys = self._key_buf[:, :, : self._length]
+        self.values = self._value_buf[:, :, : self._length]
+
     def get_seq_length(self) -> int:
         return self._length
 

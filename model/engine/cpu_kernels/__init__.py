@@ -6,7 +6,7 @@ is the bytes it reads: int8 codes with a scale and an offset per 32 input channe
 float16 copy and ~0.28x of float32. The offset matters: a GGUF's 4-bit blocks are off-centre, and
 symmetric int8 groups do not hold them exactly, while a group's [min, max] in 256 steps stores a
 block's 16 levels exactly (tests/model/engine/test_cpu_kernels.py). torch's own int8/int4
-weight-only matmuls are not vectorised for AVX2, so the kernels are ours: int8_linear.cpp, built
+weight-only matmuls are not vectorised for AVX2, so the kernels are ours: decode_kernels.cpp, built
 with torch's cpp_extension (the ATen thread pool, no second OpenMP runtime) into
 `<cache dir>/kernels` the first time the engine asks for them (~20 s, then cached). Only x86-64
 CPUs with AVX2 (and its FMA and F16C) qualify; `unavailable_reason()` says why anything else falls
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 GROUP_SIZE = 32
 """Input channels sharing one weight scale: a GGUF Q4/Q8 block, kept nearly exact."""
 
-_SOURCE = Path(__file__).with_name("int8_linear.cpp")
+_SOURCE = Path(__file__).with_name("decode_kernels.cpp")
 _CFLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-fopenmp"]
 _lock = threading.Lock()
 _loaded = False
@@ -156,6 +156,34 @@ def decode_attention(
     """One query token's grouped-query attention: q (B, H_kv, G, D), keys/values (B, H_kv, T, D),
     mask (B, T) with True = attend; (B, H_kv, G, D)."""
     return torch.ops.huijin_cpu.decode_attention(q, keys, values, mask)
+
+
+LAYER_TENSORS = 18
+"""Tensors per layer in `decode_layers`' weights: 2 norms, 4 projections x (weight, scale,
+offset, bias)."""
+
+
+def decode_layers(
+    hidden: torch.Tensor,
+    cos: torch.Tensor,
+    sin: torch.Tensor,
+    mask: torch.Tensor | None,
+    weights: list[torch.Tensor],
+    keys: list[torch.Tensor],
+    values: list[torch.Tensor],
+    num_heads: int,
+    num_kv_heads: int,
+    eps: float,
+    length: int,
+) -> torch.Tensor:
+    """Every layer of a Llama decode step in one call: hidden (B, hidden) -> the residual stream
+    after the last layer. Each layer's key and value are written into keys[l] / values[l]
+    (B, H_kv, capacity, D) at `length`; attention reads 0..length. cos / sin (B, D); mask
+    (B, length + 1) with True = attend, or None. `weights`: LAYER_TENSORS a layer (see
+    decode_kernels.cpp). One call instead of ~25 small torch ops a layer; `load` first."""
+    return torch.ops.huijin_cpu.decode_layers(
+        hidden, cos, sin, mask, weights, keys, values, num_heads, num_kv_heads, eps, length
+    )
 
 
 def save_weights(path: Path, copies: Mapping[str, DecodeCopy]) -> None:

@@ -126,10 +126,12 @@ def test_rms_norm_matches_torch(shape: tuple[int, ...]) -> None:
 
 
 @pytest.mark.parametrize("masked", [False, True])
-def test_decode_attention_matches_sdpa(masked: bool) -> None:
-    """Grouped-query attention of one token over a strided cache view, with left padding."""
-    batch, kv_heads, groups, dim, tokens = 2, 3, 3, 64, 37
-    q = torch.randn(batch, kv_heads, groups, dim)
+@pytest.mark.parametrize(("dim", "tokens"), [(64, 37), (72, 700)])
+def test_decode_attention_matches_sdpa(masked: bool, dim: int, tokens: int) -> None:
+    """Grouped-query attention of one token over a strided cache view, with left padding; a long
+    context with peaked scores checks the vectorised exp, a head_dim of 9 x 8 the odd tail."""
+    batch, kv_heads, groups = 2, 3, 3
+    q = torch.randn(batch, kv_heads, groups, dim) * 3
     buffer = torch.randn(2, batch, kv_heads, tokens + 11, dim)  # preallocated, spare room
     keys, values = buffer[0, :, :, :tokens], buffer[1, :, :, :tokens]
     mask = torch.ones(batch, tokens, dtype=torch.bool)

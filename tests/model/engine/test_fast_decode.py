@@ -11,7 +11,7 @@ from core.settings import load_settings
 from model.engine import cpu_kernels
 from model.engine.checkpoint import load_checkpoint
 from model.engine.fast_decode import can_pack_for_onednn, unsupported_reason
-from model.engine.kv_cache import KVCacheKind, PreallocatedKVCacheKind
+from model.engine.kv_cache import KVCacheKind, PreallocatedKVCacheKind, PreallocatedLayer
 from model.engine.runner import ModelRunner
 from model.engine.transformers_engine import TransformersEngine
 
@@ -191,3 +191,45 @@ def test_fast_decode_on_other_llama_family_shapes(
     atol = 1e-4 if decode_weights == "float32" else 1e-2
     for ref, got in zip(ref_logits, fast_logits, strict=True):
         assert torch.allclose(ref, got, atol=atol), (ref - got).abs().max()
+
+
+@pytest.mark.parametrize("model_type", ["llama", "qwen2"])
+def test_the_one_call_step_matches_the_per_op_step(model_type: str) -> None:
+    """int8 weights over a preallocated cache run every layer in one kernel call
+    (cpu_kernels.decode_layers); the per-op path of the same weights is its reference, through
+    merges, left padding, row selection and the cache growing past its spare room."""
+    if cpu_kernels.unavailable_reason() is not None:
+        pytest.skip(str(cpu_kernels.unavailable_reason()))
+    cpu_kernels.load(load_settings().cache_dir)
+    runners = []
+    for fused in (True, False):
+        runner = ModelRunner(
+            _snap_to_4bit_grid(_tiny(model_type)),
+            PreallocatedKVCacheKind(),
+            fast_decode=True,
+            decode_weights="int8",
+        )
+        assert runner.fast_decoder is not None and runner.fast_decoder.layer_weights is not None
+        if not fused:
+            runner.fast_decoder.layer_weights = None
+        runners.append(runner)
+    prompts = [[5, 17, 42, 7], [9, 3], [100, 101, 102, 103, 104, 105, 106]]
+    fused_trace, per_op_trace = (_decode_trace(runner, prompts) for runner in runners)
+    assert fused_trace[0] == per_op_trace[0]
+    for fused, per_op in zip(fused_trace[1], per_op_trace[1], strict=True):
+        assert torch.allclose(fused, per_op, atol=1e-4), (fused - per_op).abs().max()
+    # Past the cache's spare room (PreallocatedLayer.GROW_TOKENS) the buffers grow mid-decode.
+    fused_runner = runners[0]
+    steps = PreallocatedLayer.GROW_TOKENS + 5
+    outputs = []
+    for runner in runners:
+        logits, batch = runner.prefill([5, 17, 42])
+        token = int(logits.argmax())
+        for _ in range(steps):
+            logits = runner.decode(batch, [token])[0]
+            token = int(logits.argmax())
+        assert batch.cache.get_seq_length() == 3 + steps
+        assert runner.fast_decoder is not None
+        assert runner.fast_decoder._fits_fused_step(batch.cache) is (runner is fused_runner)
+        outputs.append(logits)
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-4)

@@ -6,19 +6,18 @@ Every user-facing failure becomes one red line and exit code 1; tracebacks are f
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from app.chat_cli import chat_command
+from app.cli_errors import user_errors
 from app.eval_cli import eval_app
 from app.kv_cli import kv_app
 from app.reason_cli import reason_command
@@ -54,7 +53,6 @@ app.command("app")(app_command)
 
 console = Console()
 err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 ConfigOption = Annotated[
     Path | None,
@@ -62,27 +60,6 @@ ConfigOption = Annotated[
         "--config", help="TOML settings file (default: HUIJIN_CONFIG_FILE or the user config dir)."
     ),
 ]
-
-
-def user_errors(func: F) -> F:
-    """Turn the errors a user can cause into one readable line and exit code 1."""
-    from core.db.session import DatabaseError
-    from model.engine.types import EngineError
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (SettingsError, EngineError, DatabaseError, FileNotFoundError) as exc:
-            if os.environ.get("HUIJIN_LOG_LEVEL", "").upper() == "DEBUG":
-                raise
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _use_config_file(path: Path | None) -> None:
@@ -98,7 +75,7 @@ def _settings(config: Path | None, **overrides: Any) -> Settings:
 
 
 @config_app.command("show")
-@user_errors
+@user_errors()
 def config_show(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
@@ -124,7 +101,7 @@ def config_show(
 
 
 @app.command()
-@user_errors
+@user_errors()
 def generate(
     prompt: Annotated[str, typer.Argument(help="The user message.")],
     system: Annotated[str | None, typer.Option(help="Optional system message.")] = None,
@@ -191,7 +168,7 @@ def _result_json(result: Any) -> dict[str, Any]:
 
 
 @app.command()
-@user_errors
+@user_errors()
 def models(
     model: Annotated[str | None, typer.Option(help="Override HUIJIN_MODEL.")] = None,
     backend: Annotated[str | None, typer.Option(help="Override HUIJIN_BACKEND.")] = None,
@@ -238,7 +215,7 @@ def models(
 
 
 @app.command(context_settings={"allow_extra_args": True})
-@user_errors
+@user_errors()
 def serve(
     ctx: typer.Context,
     checkpoint: Annotated[

@@ -5,11 +5,8 @@ Registered on the main CLI as `app.add_typer(eval_app, name="eval")`.
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,7 +20,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from core.settings import SettingsError, load_settings
+from app.cli_errors import user_errors
+from core.settings import load_settings
 
 eval_app = typer.Typer(
     help="Batch evaluations on financial benchmarks: run (resumable), list, report.",
@@ -32,36 +30,10 @@ eval_app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from core.db.session import DatabaseError
-        from evals.store import RunNotFound
-        from model.engine.types import EngineError
-
-        try:
-            return func(*args, **kwargs)
-        except (
-            SettingsError,
-            EngineError,
-            DatabaseError,
-            FileNotFoundError,
-            RunNotFound,
-            ValueError,
-        ) as exc:
-            if os.environ.get("HUIJIN_LOG_LEVEL", "").upper() == "DEBUG":
-                raise
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @eval_app.command("run")
-@_user_errors
+@user_errors()
 def run_command(
     benchmark: Annotated[
         str | None,
@@ -230,7 +202,7 @@ def _print_summary(summary: Any) -> None:
 
 
 @eval_app.command("list")
-@_user_errors
+@user_errors()
 def list_command(
     limit: Annotated[int, typer.Option(help="Most runs to show, newest first.")] = 20,
 ) -> None:
@@ -260,7 +232,7 @@ def list_command(
 
 
 @eval_app.command("report")
-@_user_errors
+@user_errors()
 def report_command(
     run_ids: Annotated[
         list[str], typer.Argument(help="One or more run ids (or 6+ char prefixes).")

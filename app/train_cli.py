@@ -7,11 +7,8 @@ episodes through model.training's public API. Every user error is one red line a
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,7 +21,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from core.settings import SettingsError, load_settings
+from app.cli_errors import user_errors
+from core.settings import load_settings
 
 train_app = typer.Typer(
     help="Agentic RL from logged trajectories: collect rollouts, SFT warm start, GRPO, loop.",
@@ -33,11 +31,12 @@ train_app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
 
 FromRun = Annotated[
     str | None, typer.Option("--from-run", help="Run id (or 6+ char prefix) to train on.")
 ]
+resumable_user_errors = user_errors("interrupted; continue with --resume")
+
 Out = Annotated[Path, typer.Option("--out", help="Output directory (loads with HUIJIN_MODEL=DIR).")]
 Model = Annotated[
     str | None, typer.Option(help="Model to start from (default HUIJIN_MODEL: the run's model).")
@@ -54,36 +53,8 @@ GradAccum = Annotated[int, typer.Option(help="Sequences per optimizer step.")]
 CheckpointEvery = Annotated[int, typer.Option(help="Resumable checkpoint every N steps.")]
 
 
-def _user_errors(func: F) -> F:
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from core.db.session import DatabaseError
-        from evals.store import RunNotFound
-        from model.engine.types import EngineError
-
-        try:
-            return func(*args, **kwargs)
-        except (
-            SettingsError,
-            EngineError,
-            DatabaseError,
-            FileNotFoundError,
-            RunNotFound,
-            ValueError,  # TrainingDataError and TrainingError among them
-        ) as exc:
-            if os.environ.get("HUIJIN_LOG_LEVEL", "").upper() == "DEBUG":
-                raise
-            err_console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-        except KeyboardInterrupt:
-            err_console.print("interrupted; continue with --resume")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
 @train_app.command("collect")
-@_user_errors
+@resumable_user_errors
 def collect_command(
     suite: Annotated[str, typer.Option(help="Benchmark to collect on (tooluse).")] = "tooluse",
     split: Annotated[str, typer.Option(help="Split whose questions are asked.")] = "train",
@@ -159,7 +130,7 @@ def _columns(fields: str) -> tuple[Any, ...]:
 
 
 @train_app.command("sft")
-@_user_errors
+@resumable_user_errors
 def sft_command(
     out: Out,
     from_run: FromRun = None,
@@ -180,7 +151,7 @@ def sft_command(
 
 
 @train_app.command("rl")
-@_user_errors
+@resumable_user_errors
 def rl_command(
     out: Out,
     from_run: FromRun = None,
@@ -278,7 +249,7 @@ def _step_info(metrics: Any) -> str:
 
 
 @train_app.command("loop")
-@_user_errors
+@resumable_user_errors
 def loop_command(
     iterations: Annotated[int, typer.Option(help="Collect -> train -> evaluate rounds (K).")],
     out: Out,

@@ -48,6 +48,33 @@ PUBLISHED: tuple[Published, ...] = (
         table='"Evaluation" section, "Instruction model" table, row "GSM8K (5-shot)"',
         url="https://huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
+    Published(
+        benchmark="finqa",
+        model="FinQANet (RoBERTa-large, fine-tuned retriever + program generator)",
+        score_pct=61.24,
+        setting="FinQA test, execution accuracy",
+        source="Chen et al., FinQA, EMNLP 2021 (arXiv 2109.00122)",
+        table="main results table, test set (program accuracy 58.86; human experts 91.16)",
+        url="https://aclanthology.org/2021.emnlp-main.300/",
+    ),
+    Published(
+        benchmark="convfinqa",
+        model="FinQANet (RoBERTa-large, fine-tuned)",
+        score_pct=68.90,
+        setting="ConvFinQA test, execution accuracy",
+        source="Chen et al., ConvFinQA, EMNLP 2022 (arXiv 2210.03849)",
+        table="Table 5, test set (program accuracy 68.24; human experts 89.44)",
+        url="https://arxiv.org/abs/2210.03849",
+    ),
+    Published(
+        benchmark="tatqa",
+        model="TAGOP (RoBERTa-large, fine-tuned)",
+        score_pct=58.0,
+        setting="TAT-QA test, numeracy-focused F1",
+        source="Zhu et al., TAT-QA, ACL 2021 (arXiv 2105.07624)",
+        table="abstract and main results table (EM 50.1; human experts 90.8 F1)",
+        url="https://aclanthology.org/2021.acl-long.254/",
+    ),
 )
 
 

@@ -48,7 +48,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from core.settings import Settings, SettingsError, load_settings
+from app.cli_errors import print_user_error, user_error_types
+from core.settings import Settings, load_settings
 from evals.report import wilson_interval
 
 BENCHMARKS_DIR = Path(__file__).resolve().parent
@@ -663,10 +664,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.db.session import DatabaseError
-    from evals.store import RunNotFound
-    from model.engine.types import EngineError
-
     args = parse_args(argv)
     try:
         report = run(args)
@@ -675,17 +672,8 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted; every finished example is stored: rerun the same command to resume"
         )
         return 130
-    except (
-        SettingsError,
-        EngineError,
-        DatabaseError,
-        FileNotFoundError,
-        RunNotFound,
-        ValueError,
-    ) as exc:
-        if os.environ.get("HUIJIN_LOG_LEVEL", "").upper() == "DEBUG":
-            raise
-        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+    except user_error_types() as exc:
+        print_user_error(exc, console)
         return 1
     print(markdown(report))
     console.print(f"wrote {args.out} and {args.out.with_suffix('.md')}")

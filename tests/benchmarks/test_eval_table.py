@@ -205,14 +205,15 @@ def test_markdown_table_has_every_cell_the_context_column_and_throughput():
     # Accuracy with its interval; the published score beside the first GSM8K row only, cited.
     gsm8k_rows = [line for line in text.splitlines() if line.startswith("| gsm8k")]
     assert gsm8k_rows[0].startswith("| gsm8k | test | direct | 2/4 | 50.0% [")
-    assert "SmolLM2-135M-Instruct: 1.4%" in gsm8k_rows[0] and "[1]" in gsm8k_rows[0]
+    assert "SmolLM2-135M-Instruct: 1.4% (GSM8K 5-shot, lighteval) [2]" in gsm8k_rows[0]
     assert "1.4%" not in gsm8k_rows[1]
     assert "| 8 / 4 |" in gsm8k_rows[1]  # agent: tool calls / tool errors
-    assert "[1] SmolLM2-135M-Instruct, GSM8K 5-shot, lighteval" in text
+    assert "[2] SmolLM2-135M-Instruct, GSM8K 5-shot, lighteval" in text
     assert "Instruction model" in text
-    # No published number was verified for FinQA: its context cell is "-".
+    # Notes are numbered in table order: FinQA's published score comes first.
     finqa_row = next(line for line in text.splitlines() if line.startswith("| finqa"))
-    assert finqa_row.rstrip().endswith("| - |")
+    assert finqa_row.rstrip().endswith("61.24% (FinQA test, execution accuracy) [1] |")
+    assert "[1] FinQANet (RoBERTa-large" in text
     assert "- finqa (test): no dev split available" in text
     assert "| gsm8k/test | direct | 16 | 6.00 | 15.00 | 2.50x |" in text
     # 4 finqa examples at the agent mode's measured 12 s, and 2 gsm8k direct ones at 2.5 s.

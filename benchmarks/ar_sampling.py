@@ -1,32 +1,77 @@
-"""AR-Sampling against its baselines on GSM8K problems: accuracy, tokens, rethinks.
+"""AR-Sampling against its baselines (issue 8): accuracy, generated tokens, rethinks, goals, plot.
 
-For each problem (the first K of GSM8K's train split, read from HUIJIN_BENCHMARKS_DIR or
---data-dir, never copied into the repo) it runs, with one PRM:
+For each problem of --dataset (gsm8k: the first K of GSM8K's train split; finqa: K FinQA problems
+in a seeded order, their page as context; tooluse: the tool-use suite's arithmetic dev questions;
+see benchmarks/_ar_sampling_data.py) it runs, with one PRM:
   - greedy chain-of-thought (1 sample);
   - N_max whole solutions, scored once, then self-consistency, Best-of-N and PRM-weighted voting
     at every N <= N_max on the first N samples (the reference code subsamples the same way);
   - AR-Sampling with N_max paths, then its three selection rules at every N on the first N paths
     (paths are independent, so the first N are an honest run at N).
-Every method's generated tokens are counted by the engine (prompt tokens too). Seeds are fixed
-per problem and shared by the methods; no problem or seed is dropped. Writes
-benchmarks/results/ar_sampling_<prm>.json and .md; the JSON is rewritten after every problem.
+Every method's tokens are counted by the engine; answers are scored by the dataset's own scorer
+(evals/scorers). Seeds are fixed per problem and shared by the methods; no problem or seed is
+dropped. Data is read from HUIJIN_BENCHMARKS_DIR / HUIJIN_MARKET_SNAPSHOT, never copied here.
 
-    python benchmarks/ar_sampling.py --num-problems 20 --n-max 4 --max-tokens 192 --prm verifier
+Writes <out-dir>/ar_sampling_<dataset>_<prm>.json, .md (table, goals) and .png (accuracy vs
+tokens), all rewritten after every finished problem. Resumable: rerun the same command and the
+problems already in the JSON are skipped (a larger --num-problems extends a run); other settings
+are refused unless --restart. --concurrency problems run at once against the one engine, which
+batches their requests. The full run of the issue, 3 datasets x 2 PRMs (hours each on 2 CPUs;
+Ctrl-C keeps what is finished, the same command resumes):
+
+    for d in gsm8k finqa tooluse; do for prm in verifier judge; do
+      HUIJIN_CACHE_DIR=.cache/huijin HUIJIN_BENCHMARKS_DIR=../shared/data/benchmarks \\
+      HUIJIN_MARKET_SNAPSHOT=../shared/data/market nice -n 19 .venv/bin/python \\
+        benchmarks/ar_sampling.py --dataset $d --prm $prm --num-problems 200 --n-max 8
+    done; done
+
+--num-problems 200 takes every problem where there are fewer: FinQA's test file has 100, the
+suite's arithmetic dev questions are 15. --prm judge is the LLM-judge PRM over the same engine
+(the policy grades its own steps; its calls are counted apart from the policy's tokens). A smoke
+run that never touches the committed results:
+
+    .venv/bin/python benchmarks/ar_sampling.py --dataset finqa --num-problems 2 --n-max 2 \\
+      --max-tokens 48 --out-dir /tmp/ar_smoke
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
+from typing import Any
 
-from core.settings import load_settings
-from model.engine.factory import create_engine
-from model.reasoning import Method, ReasoningConfig, load_prm, normalize_answer, reason, reselect
+from _ar_sampling_data import DATASETS, SCORERS, ProblemSet, load_problems, score_result
+from _ar_sampling_report import reported_ns
+from _ar_sampling_store import (
+    check_same_problems,
+    load_previous,
+    output_stem,
+    run_settings,
+    write_results,
+)
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from evals.example import Example
+from evals.prompts import reasoning_inputs
+from model.engine.types import ChatEngine, EngineError
+from model.reasoning import Method, ReasoningConfig, ReasoningResult, load_prm, reason, reselect
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 ROWS = [
     ("greedy", Method.GREEDY, None),
     ("sc", Method.SC, None),
@@ -38,23 +83,46 @@ ROWS = [
 ]
 
 
-def load_gsm8k(data_dir: Path, num_problems: int) -> list[dict[str, str]]:
-    path = data_dir / "gsm8k" / "train.jsonl"
-    if not path.is_file():
-        raise SystemExit(f"{path} not found; pass --data-dir or set HUIJIN_BENCHMARKS_DIR")
-    problems = []
-    with path.open() as f:
-        for line in f:
-            if line.strip():
-                item = json.loads(line)
-                gold = normalize_answer(item["answer"].rsplit("####", 1)[1])
-                problems.append({"question": item["question"], "gold": gold})
-            if len(problems) == num_problems:
-                break
-    return problems
+class ProblemFailed(RuntimeError):
+    """One problem raised: the run stops (no problem is silently dropped); the rest is saved."""
 
 
-def run_problem(engine, prm, problem, index: int, args) -> dict:
+class Stopped(Exception):
+    """Ctrl-C: the finished problems are saved; says how many."""
+
+    def __init__(self, num_done: int, num_total: int) -> None:
+        super().__init__(
+            f"stopped; {num_done}/{num_total} problems done, rerun the same command to resume"
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=DATASETS, default="gsm8k")
+    parser.add_argument("--num-problems", type=int, default=200)
+    parser.add_argument("--n-max", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=192)
+    parser.add_argument("--prm", default="verifier", help="verifier, judge or a PRM checkpoint")
+    parser.add_argument("--p", type=float, default=0.4)
+    parser.add_argument("--m", type=int, default=1)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--concurrency", type=int, default=4, help="problems run at once")
+    parser.add_argument("--restart", action="store_true", help="discard earlier results")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument("--data-dir", type=Path, default=None, help="HUIJIN_BENCHMARKS_DIR")
+    parser.add_argument("--market-dir", type=Path, default=None, help="HUIJIN_MARKET_SNAPSHOT")
+    args = parser.parse_args(argv)
+    for name in ("num_problems", "n_max", "max_tokens", "concurrency"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def run_problem(
+    engine: ChatEngine, prm: Any, example: Example, index: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Every method at every N on one problem: three `reason()` calls, the rest re-selection."""
     base = ReasoningConfig(
         num_samples=args.n_max,
         max_tokens=args.max_tokens,
@@ -63,128 +131,204 @@ def run_problem(engine, prm, problem, index: int, args) -> dict:
         temperature=args.temperature,
         seed=args.seed + 1000 * index,
     )
-    question = problem["question"]
-    greedy = reason(engine, question, prm=prm, config=base, method="greedy")
-    sampled = reason(engine, question, prm=prm, config=base, method="sc")
-    ar = reason(engine, question, prm=prm, config=base, method="ar")
-    record = {"index": index, "gold": problem["gold"], "methods": {}}
-    for n in sorted({1, 2, 4, 8, args.n_max} & set(range(1, args.n_max + 1))):
+    question, context = reasoning_inputs(example)
+    runs = {
+        method: reason(engine, question, prm=prm, config=base, context=context, method=method)
+        for method in ("greedy", "sc", "ar")
+    }
+    record: dict[str, Any] = {"index": index, "id": example.id, "gold": example.gold}
+    record["methods"] = {}
+    for n in reported_ns(args.n_max):
         for name, method, selection in ROWS:
             if method is Method.GREEDY:
-                result = greedy
+                result = runs["greedy"]
             elif method is Method.AR:
-                result = reselect(ar, method, n, selection)
+                result = reselect(runs["ar"], method, n, selection)
             else:
-                result = reselect(sampled, method, n)
-            record["methods"][f"{name}@{n}"] = summarise(result, problem["gold"], args.p)
+                result = reselect(runs["sc"], method, n)
+            record["methods"][f"{name}@{n}"] = summarise(example, result, args.p)
     return record
 
 
-def summarise(result, gold: str, threshold: float) -> dict:
+def summarise(example: Example, result: ReasoningResult, threshold: float) -> dict[str, Any]:
     rethinks = [(s, r) for s in result.samples for r in s.rethinks]
-    fixed = sum(
+    passed = sum(
         1
         for sample, r in rethinks
         if r.step_index + 1 < len(sample.steps)
         and (sample.steps[r.step_index + 1].score or 0.0) >= threshold
     )
+    score = score_result(example, result)
     return {
         "answer": result.answer,
-        "is_correct": result.answer == gold,
+        "extracted": score.extracted,
+        "is_correct": score.correct,
         "generated_tokens": result.usage.generated_tokens,
         "prompt_tokens": result.usage.prompt_tokens,
         "num_rethinks": len(rethinks),
-        "num_rethinks_passed": fixed,
+        "num_rethinks_passed": passed,
     }
 
 
-def table(records: list[dict]) -> list[dict]:
-    keys = list(records[0]["methods"]) if records else []
-    rows = []
-    for key in keys:
-        entries = [r["methods"][key] for r in records]
-        num = len(entries)
-        rethinks = sum(e["num_rethinks"] for e in entries)
-        rows.append(
-            {
-                "method": key,
-                "accuracy": sum(e["is_correct"] for e in entries) / num,
-                "num_correct": sum(e["is_correct"] for e in entries),
-                "mean_generated_tokens": sum(e["generated_tokens"] for e in entries) / num,
-                "mean_prompt_tokens": sum(e["prompt_tokens"] for e in entries) / num,
-                "rethinks_per_problem": rethinks / num,
-                "rethinks_passed": (
-                    sum(e["num_rethinks_passed"] for e in entries) / rethinks if rethinks else None
-                ),
-            }
+def run_benchmark(
+    engine: ChatEngine,
+    args: argparse.Namespace,
+    device: str = "cpu",
+    console: Console | None = None,
+) -> Path:
+    """Run (or resume) the benchmark on `engine`; returns the markdown's path. Raises Stopped on
+    Ctrl-C and ValueError / FileNotFoundError for what the user must fix."""
+    console = console or Console(stderr=True)
+    chosen = load_problems(
+        args.dataset, args.num_problems, args.seed, args.data_dir, args.market_dir
+    )
+    if not chosen.problems:
+        raise ValueError(f"no {args.dataset} problems found in {chosen.source}")
+    settings = run_settings(args, engine.model_id, chosen.split)
+    stem = output_stem(args.out_dir, args.dataset, args.prm)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    previous = load_previous(stem.with_suffix(".json"), settings, args.restart)
+    records = {r["index"]: r for r in previous.get("problems", [])}
+    check_same_problems(records, chosen.problems)
+    todo = [i for i in range(len(chosen.problems)) if i not in records]
+    prm = load_prm(args.prm, engine=engine, device=device)
+    earlier = previous.get("meta", {})
+    started = time.perf_counter()
+
+    def save() -> None:
+        meta = _meta(chosen, settings, args, stem, len(records))
+        meta["elapsed_s"] = earlier.get("elapsed_s", 0.0) + time.perf_counter() - started
+        calls = (earlier.get("prm_calls") or 0) + getattr(prm, "num_judge_calls", 0)
+        meta["prm_calls"] = calls or None
+        write_results(stem, [records[i] for i in sorted(records)], meta)
+
+    if not todo:
+        save()
+        return stem.with_suffix(".md")
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[accuracy]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task(
+            f"{args.dataset}/{args.prm}",
+            total=len(chosen.problems),
+            completed=len(records),
+            accuracy=_running_accuracy(records, args.n_max),
         )
-    return rows
+
+        num_saved = len(records)
+
+        def on_record(record: dict[str, Any]) -> None:
+            nonlocal num_saved
+            records[record["index"]] = record
+            save()
+            num_saved = len(records)  # a Ctrl-C inside save() leaves this one unsaved
+            progress.update(task, advance=1, accuracy=_running_accuracy(records, args.n_max))
+
+        try:
+            _solve(engine, prm, chosen.problems, todo, args, on_record)
+        except KeyboardInterrupt:
+            raise Stopped(num_saved, len(chosen.problems)) from None
+    return stem.with_suffix(".md")
 
 
-def markdown(rows: list[dict], meta: dict) -> str:
-    lines = [
-        f"# AR-Sampling vs baselines on GSM8K (train, first {meta['num_problems_done']} problems)",
-        "",
-        f"Model {meta['model']}, PRM {meta['prm']}, p {meta['p']}, m {meta['m']}, temperature "
-        f"{meta['temperature']}, budget {meta['max_tokens']} generated tokens per sample, seed "
-        f"{meta['seed']}. {meta['elapsed_s']:.0f} s on {os.cpu_count()} CPUs, load average "
-        f"{meta['load_average']}.",
-        "",
-        "| method@N | accuracy | correct | generated tokens / problem | prompt tokens / problem "
-        "| rethinks / problem | rethinks whose redo passed p |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        passed = "-" if row["rethinks_passed"] is None else f"{row['rethinks_passed']:.2f}"
-        lines.append(
-            f"| {row['method']} | {row['accuracy']:.3f} | {row['num_correct']} "
-            f"| {row['mean_generated_tokens']:.0f} | {row['mean_prompt_tokens']:.0f} "
-            f"| {row['rethinks_per_problem']:.2f} | {passed} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num-problems", type=int, default=20)
-    parser.add_argument("--n-max", type=int, default=4)
-    parser.add_argument("--max-tokens", type=int, default=192)
-    parser.add_argument("--prm", default="verifier")
-    parser.add_argument("--p", type=float, default=0.4)
-    parser.add_argument("--m", type=int, default=1)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    args = parser.parse_args()
-    settings = load_settings()
-    data_dir = args.data_dir or settings.benchmarks_dir or Path("../shared/data/benchmarks")
-    problems = load_gsm8k(Path(data_dir), args.num_problems)
-    engine = create_engine(settings)
-    prm = load_prm(args.prm, engine=engine, device=settings.device)
-    name = args.prm if args.prm in ("verifier", "judge") else Path(args.prm).name
-    out = RESULTS / f"ar_sampling_{name.replace(':', '-').replace(',', '_')}"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    started, records = time.perf_counter(), []
+def _solve(
+    engine: ChatEngine,
+    prm: Any,
+    problems: list[Example],
+    todo: list[int],
+    args: argparse.Namespace,
+    on_record: Callable[[dict[str, Any]], None],
+) -> None:
+    """Run the `todo` problems, --concurrency at a time; hand each record over as it finishes
+    (in finish order: the caller stores them by index)."""
+    pool = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="ar")
     try:
-        for index, problem in enumerate(problems):
-            records.append(run_problem(engine, prm, problem, index, args))
-            meta = {
-                **{k: v for k, v in vars(args).items() if k != "data_dir"},
-                "model": engine.model_id,
-                "num_problems_done": len(records),
-                "elapsed_s": time.perf_counter() - started,
-                "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-            }
-            rows = table(records)
-            out.with_suffix(".json").write_text(
-                json.dumps({"meta": meta, "table": rows, "problems": records}, indent=2)
-            )
-            out.with_suffix(".md").write_text(markdown(rows, meta))
-            print(f"{len(records)}/{len(problems)} done, {meta['elapsed_s']:.0f} s", flush=True)
+        futures = {pool.submit(run_problem, engine, prm, problems[i], i, args): i for i in todo}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index = futures[future]
+                try:
+                    record = future.result()
+                except Exception as exc:
+                    raise ProblemFailed(
+                        f"problem {index} ({problems[index].id}) failed: "
+                        f"{type(exc).__name__}: {exc}; the finished problems are saved, rerun "
+                        "to resume"
+                    ) from exc
+                on_record(record)
     finally:
-        engine.close()
-    print(out.with_suffix(".md").read_text())
+        # In-flight problems cannot be interrupted mid-generation; start nothing new.
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _running_accuracy(records: dict[int, dict[str, Any]], n_max: int) -> str:
+    """What the progress bar shows: AR (best) and Best-of-N at N_max so far."""
+    if not records:
+        return ""
+    parts = []
+    for name in ("ar-best", "bon"):
+        key = f"{name}@{n_max}"
+        num_correct = sum(r["methods"][key]["is_correct"] for r in records.values())
+        parts.append(f"{key} {num_correct / len(records):.0%}")
+    return ", ".join(parts)
+
+
+def _meta(
+    chosen: ProblemSet,
+    settings: dict[str, Any],
+    args: argparse.Namespace,
+    stem: Path,
+    num_done: int,
+) -> dict[str, Any]:
+    return {
+        "settings": settings,
+        "title": chosen.title,
+        "source": chosen.source,
+        "scorer": SCORERS[chosen.dataset],
+        "num_problems_planned": max(len(chosen.problems), num_done),
+        "num_problems_available": chosen.num_available,
+        "num_problems_done": num_done,
+        "concurrency": args.concurrency,
+        "cpu_count": os.cpu_count(),
+        "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+        "plot": stem.with_suffix(".png").name,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.settings import load_settings
+    from model.engine.factory import create_engine
+
+    args = parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        settings = load_settings()
+        args.data_dir = args.data_dir or settings.benchmarks_dir or SHARED_DATA / "benchmarks"
+        args.market_dir = args.market_dir or settings.market_snapshot or SHARED_DATA / "market"
+        engine = create_engine(settings)
+        path = run_benchmark(engine, args, device=settings.device, console=console)
+    except (Stopped, ProblemFailed, EngineError, ValueError, FileNotFoundError) as exc:
+        console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
+        # Worker threads still in a generation would hold the exit until they finish (minutes
+        # on CPU); what they would return is not saved anyway, so leave without them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130 if isinstance(exc, Stopped) else 1)
+    except KeyboardInterrupt:  # before any problem started: nothing to save
+        console.print("stopped; rerun the same command to resume")
+        return 130
+    engine.close()
+    print(path.read_text())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

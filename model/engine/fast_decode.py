@@ -172,12 +172,17 @@ class _Projection:
         return F.linear(x, self.weight, self.bias)
 
 
+def is_float32_on_cpu(model: Any) -> bool:
+    """Every decode copy (and the CPU kernels) is made from float32 weights on the CPU; other
+    models decode in their own dtype and device."""
+    weight = model.lm_head.weight
+    return weight.device.type == "cpu" and weight.dtype == torch.float32
+
+
 def can_use_fp16_weights(model: Any) -> bool:
     """fbgemm's float16-weight GEMM exists for float32 CPU models on x86 builds."""
-    weight = model.lm_head.weight
     return (
-        weight.device.type == "cpu"
-        and weight.dtype == torch.float32
+        is_float32_on_cpu(model)
         and "fbgemm" in torch.backends.quantized.supported_engines
         and hasattr(torch.ops.quantized, "linear_prepack_fp16")
     )
@@ -185,16 +190,13 @@ def can_use_fp16_weights(model: Any) -> bool:
 
 def can_use_int8_weights(model: Any) -> bool:
     """The int8 kernel serves float32 CPU models once `cpu_kernels.load` has built it."""
-    weight = model.lm_head.weight
-    return weight.device.type == "cpu" and weight.dtype == torch.float32 and cpu_kernels.is_loaded()
+    return is_float32_on_cpu(model) and cpu_kernels.is_loaded()
 
 
 def can_pack_for_onednn(model: Any) -> bool:
     """oneDNN prepacking exists for float32 CPU weights in builds with mkldnn."""
-    weight = model.lm_head.weight
     return (
-        weight.device.type == "cpu"
-        and weight.dtype == torch.float32
+        is_float32_on_cpu(model)
         and torch.backends.mkldnn.is_available()
         and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
     )

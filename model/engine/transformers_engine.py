@@ -29,7 +29,7 @@ from model.engine.checkpoint import (
     resolve_dtype,
     resolve_source,
 )
-from model.engine.fast_decode import unsupported_reason
+from model.engine.fast_decode import is_float32_on_cpu, unsupported_reason
 from model.engine.kv_cache import KVCacheKind, get_kv_cache_kind, resolve_kv_cache_name
 from model.engine.runner import ModelRunner
 from model.engine.sampling import LogitsProcessor, RowSampler
@@ -136,8 +136,7 @@ class TransformersEngine:
 
     def _load_int8_kernel(self, model: Any) -> str:
         """ "int8" once its kernel is built and loaded; else say why and stream float16 instead."""
-        weight = model.lm_head.weight
-        if weight.device.type != "cpu" or weight.dtype != torch.float32:
+        if not is_float32_on_cpu(model):
             return "float16"  # the kernel is for float32 CPU models; others decode in their dtype
         try:
             cpu_kernels.load(self._cache_dir)

@@ -264,10 +264,10 @@ class FastDecoder:
         self.lm_head = _Projection(
             [model.lm_head.weight], [getattr(model.lm_head, "bias", None)], self._transpose_wide
         )
-        if self.lm_head.is_transposed and model.lm_head.weight is self.embed.weight:
-            # Tied embeddings: keep one copy; the embedding reads rows through a strided view.
-            _adopt(self.embed, self.lm_head.views()[0])
-            model.lm_head.weight = self.embed.weight
+        if model.lm_head.weight is self.embed.weight:  # tied embeddings: keep one Parameter
+            if self.lm_head.is_transposed:  # the embedding reads rows through a strided view
+                _adopt(self.embed, self.lm_head.views()[0])
+                model.lm_head.weight = self.embed.weight
         else:
             _adopt(model.lm_head, self.lm_head.views()[0])
         # With every projection in an int8/float16 copy, a step over a preallocated float32

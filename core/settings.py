@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     kv_sink_tokens: int = Field(
         default=0, ge=0, description="NQKV: first tokens (attention sinks) kept in full precision."
     )
+    prefix_cache_mb: int = Field(
+        default=1024,
+        ge=0,
+        description="Memory for recent prompts' KV, so a prompt that begins like one of them "
+        "(an agent's next step) prefills only its new tokens; 0 = off.",
+    )
     decode_weights: Literal["int8", "float16", "float32"] = Field(
         default="int8",
         description="Weights a CPU decode step streams: int8 (where exact, else float16; "

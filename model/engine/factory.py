@@ -33,6 +33,7 @@ def _transformers_engine(settings: Settings) -> ChatEngine:
             kv_residual_tokens=settings.kv_residual_tokens,
             kv_sink_tokens=settings.kv_sink_tokens,
             decode_weights=settings.decode_weights,
+            prefix_cache_mb=settings.prefix_cache_mb,
         )
     except ValueError as exc:
         raise EngineError(f"bad engine setting: {exc}") from None

@@ -33,6 +33,10 @@ class KVCacheKind:
 
     name = "dynamic"
 
+    reuses_prefixes = True
+    """Whether a stored prompt's dense KV can seed a new cache (prefix_cache.py): true when
+    `tensors`/`build` round-trip the cache exactly."""
+
     def new(self, model_config: Any) -> Cache:
         return DynamicCache(config=model_config)
 

@@ -31,6 +31,8 @@ from model.engine.kv_cache import KVCacheKind, LayerKV
 class NQKVCacheKind(KVCacheKind):
     """Caches of `NQKVCache` with one fixed `NQKVConfig` (see model/nqkv/variants.py)."""
 
+    reuses_prefixes = False  # its stored form does not round-trip through dense tensors
+
     def __init__(
         self,
         bits: int,

@@ -21,7 +21,8 @@ import torch
 from transformers import Cache
 
 from model.engine.fast_decode import FastDecoder
-from model.engine.kv_cache import KVCacheKind, merge_caches, select_rows
+from model.engine.kv_cache import KVCacheKind, LayerKV, merge_caches, select_rows
+from model.engine.prefix_cache import PrefixCache
 
 
 @dataclass
@@ -53,6 +54,7 @@ class ModelRunner:
         packed_batch_weights: bool = False,
         decode_weights: str = "float32",
         int8_cache: Path | None = None,
+        prefix_cache_bytes: int = 0,
     ) -> None:
         self.model = model
         self.kv_cache = kv_cache
@@ -68,6 +70,12 @@ class ModelRunner:
             if fast_decode
             else None
         )
+        # Prompts that begin like a recent one prefill only their new tokens (prefix_cache.py).
+        self.prefix_cache = (
+            PrefixCache(prefix_cache_bytes)
+            if prefix_cache_bytes > 0 and kv_cache.reuses_prefixes
+            else None
+        )
 
     def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:
         """Run one prompt; return the logits (vocab,) for its next token and its 1-row batch."""
@@ -76,7 +84,59 @@ class ModelRunner:
 
     @torch.inference_mode()
     def prefill_many(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, DecodeBatch]:
-        """Run prompts in one left-padded forward; next-token logits (rows, vocab) and their batch.
+        """Next-token logits (rows, vocab) of `prompts` and their batch, rows in order.
+
+        Prompts that share a stored prefix (the prefix cache) run only their new tokens, one by
+        one; the others share one left-padded forward. Every prompt's KV is then stored for the
+        prompts after it.
+        """
+        if self.prefix_cache is None:
+            return self._prefill_padded(prompts)
+        matches = [self.prefix_cache.match(prompt) for prompt in prompts]
+        parts: list[tuple[list[int], torch.Tensor, DecodeBatch]] = []
+        if misses := [row for row, (length, _) in enumerate(matches) if not length]:
+            logits, batch = self._prefill_padded([prompts[row] for row in misses])
+            parts.append((misses, logits, batch))
+        for row, (length, layers) in enumerate(matches):
+            if length and layers is not None:
+                logits, batch = self._prefill_after(prompts[row], length, layers)
+                parts.append(([row], logits, batch))
+        for rows, _, batch in parts:
+            self._remember([prompts[row] for row in rows], batch)
+        if len(parts) == 1:
+            return parts[0][1], parts[0][2]
+        order = [row for rows, _, _ in parts for row in rows]
+        slot = {row: index for index, row in enumerate(order)}
+        permutation = [slot[row] for row in range(len(prompts))]
+        logits = torch.cat([logits for _, logits, _ in parts])[permutation]
+        return logits, self.select(self.merge([batch for _, _, batch in parts]), permutation)
+
+    def _prefill_after(
+        self, prompt: Sequence[int], length: int, prefix: list[LayerKV]
+    ) -> tuple[torch.Tensor, DecodeBatch]:
+        """One prompt whose first `length` tokens' KV is known: run only the rest."""
+        cache = self.kv_cache.build(self.model_config, prefix)
+        input_ids = torch.tensor([list(prompt[length:])], dtype=torch.long, device=self.device)
+        positions = torch.arange(length, len(prompt), device=self.device)[None]
+        logits = self._forward(input_ids, None, positions, cache)
+        mask = torch.ones((1, len(prompt)), dtype=torch.long, device=self.device)
+        lengths = torch.tensor([len(prompt)], dtype=torch.long, device=self.device)
+        return logits, DecodeBatch(cache=cache, attention_mask=mask, positions=lengths)
+
+    def _remember(self, prompts: Sequence[Sequence[int]], batch: DecodeBatch) -> None:
+        """Store each just-prefilled row's prompt KV (its real tokens, not the left padding)."""
+        assert self.prefix_cache is not None
+        layers = self.kv_cache.tensors(batch.cache)
+        width = batch.attention_mask.shape[1]
+        for row, prompt in enumerate(prompts):
+            start = width - len(prompt)
+            self.prefix_cache.store(
+                prompt,
+                [(k[row : row + 1, :, start:], v[row : row + 1, :, start:]) for k, v in layers],
+            )
+
+    def _prefill_padded(self, prompts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, DecodeBatch]:
+        """Run prompts in one left-padded forward.
 
         One prompt runs unpadded (its logits are exactly a solo run's). Several share one forward:
         a few large matmuls are much faster on CPU than many small ones, and the padding is

@@ -62,6 +62,10 @@ class TransformersEngineConfig:
     memory; the fastest, see the README's engine table); float16 = an fbgemm fp16 copy (half the
     bytes of float32; +50% memory; also where int8 falls back without AVX2 or a compiler);
     float32 = the exact weights (MKL / oneDNN layouts)."""
+    prefix_cache_mb: int = 1024
+    """Memory for recently prefilled prompts' KV (prefix_cache.py): a prompt that begins like
+    one of them (an agent's next step, the same system prompt and tools) prefills only its new
+    tokens. 0 turns it off; quantized (NQKV) caches never use it."""
     packed_batch_weights: bool = True
     """With fast_decode and float32 decode weights on CPU: a oneDNN-prepacked copy for steps of
     2+ rows (~1.3-2x faster than MKL there on AVX2 CPUs; one more copy of the weights)."""
@@ -85,6 +89,8 @@ class TransformersEngineConfig:
             self.kv_cache_options()  # NQKVConfig validates and says what to set
         if self.decode_weights not in DECODE_WEIGHTS:
             raise ValueError(f"decode_weights must be one of {', '.join(DECODE_WEIGHTS)}")
+        if self.prefix_cache_mb < 0:
+            raise ValueError("prefix_cache_mb must be 0 (off) or more")
         if self.attn_implementation not in ("sdpa", "eager"):
             raise ValueError("attn_implementation must be 'sdpa' or 'eager'")
         if self.max_context_tokens is not None and self.max_context_tokens < 2:

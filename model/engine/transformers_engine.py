@@ -122,6 +122,7 @@ class TransformersEngine:
             packed_batch_weights=self.config.packed_batch_weights,
             decode_weights=decode_weights,
             int8_cache=self._int8_cache_path() if decode_weights == "int8" else None,
+            prefix_cache_bytes=self.config.prefix_cache_mb * 2**20,
         )
 
     def _int8_cache_path(self) -> Path:
@@ -144,6 +145,20 @@ class TransformersEngine:
             logger.warning("decode_weights=int8 is unavailable (%s); using float16", exc)
             return "float16"
         return "int8"
+
+    def _prefix_cache_info(self) -> dict[str, Any]:
+        """How much prefill the prefix cache saved so far (absent when it is off)."""
+        cache = self._runner.prefix_cache
+        if cache is None:
+            return {}
+        stats = cache.stats
+        return {
+            "prefix_cache_bytes": cache.nbytes,
+            "prefix_cache_hits": stats.hits,
+            "prefix_cache_lookups": stats.lookups,
+            "prefix_reused_tokens": stats.reused_tokens,
+            "prefix_prompt_tokens": stats.prompt_tokens,
+        }
 
     def _kv_cache_info(self) -> dict[str, Any]:
         """The quantized cache's options as resolved (kv_variant, kv_block_size, ...); empty for
@@ -178,6 +193,7 @@ class TransformersEngine:
                 "fast_decode": fast is not None,
                 "decode_weights": fast.decode_weights if fast is not None else "float32",
                 "packed_weights_bytes": packed_bytes,
+                **self._prefix_cache_info(),
                 "max_batch_size": self.config.max_batch_size,
                 "num_threads": torch.get_num_threads(),
                 "native_tool_template": self._template.is_native_tools,

@@ -14,6 +14,7 @@ from model.engine.fast_decode import can_pack_for_onednn, unsupported_reason
 from model.engine.kv_cache import KVCacheKind, PreallocatedKVCacheKind, PreallocatedLayer
 from model.engine.runner import ModelRunner
 from model.engine.transformers_engine import TransformersEngine
+from tests.model.engine.tiny_models import snap_to_4bit_grid, tiny_causal_lm
 
 PROMPTS = [
     "Hello there, how are you doing today?",
@@ -125,40 +126,6 @@ def test_fast_decode_keeps_one_copy_of_the_weights(fast_runner: ModelRunner) -> 
     assert q.untyped_storage().data_ptr() == k.untyped_storage().data_ptr()  # fused storage
 
 
-def _tiny(model_type: str) -> torch.nn.Module:
-    """A random 2-layer model of another Llama-family shape: untied head, q/k/v biases (Qwen2)."""
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.for_model(
-        model_type,
-        vocab_size=300,
-        hidden_size=64,
-        intermediate_size=96,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-        tie_word_embeddings=False,
-    )
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
-
-
-def _snap_to_4bit_grid(model: torch.nn.Module) -> torch.nn.Module:
-    """Round every linear weight to a Q4_1-style grid (per 32 inputs: min + d * q, q in 0..15),
-    as a 4-bit GGUF checkpoint's weights are, so the int8 copies are exact and get used."""
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear) and module.in_features % 32 == 0:
-                w = module.weight.reshape(module.out_features, -1, 32)
-                low, high = w.amin(-1, keepdim=True), w.amax(-1, keepdim=True)
-                d = (high - low).clamp(min=1e-8) / 15
-                module.weight.copy_(
-                    (low + d * torch.round((w - low) / d)).reshape_as(module.weight)
-                )
-    return model
-
-
 @pytest.mark.parametrize("model_type", ["llama", "qwen2"])
 @pytest.mark.parametrize(
     ("decode_weights", "packed"),
@@ -171,9 +138,9 @@ def test_fast_decode_on_other_llama_family_shapes(
         if cpu_kernels.unavailable_reason() is not None:
             pytest.skip(str(cpu_kernels.unavailable_reason()))
         cpu_kernels.load(load_settings().cache_dir)
-    reference = ModelRunner(_snap_to_4bit_grid(_tiny(model_type)), KVCacheKind())
+    reference = ModelRunner(snap_to_4bit_grid(tiny_causal_lm(model_type)), KVCacheKind())
     fast = ModelRunner(
-        _snap_to_4bit_grid(_tiny(model_type)),
+        snap_to_4bit_grid(tiny_causal_lm(model_type)),
         PreallocatedKVCacheKind(),
         fast_decode=True,
         packed_batch_weights=packed,
@@ -204,7 +171,7 @@ def test_the_one_call_step_matches_the_per_op_step(model_type: str) -> None:
     runners = []
     for fused in (True, False):
         runner = ModelRunner(
-            _snap_to_4bit_grid(_tiny(model_type)),
+            snap_to_4bit_grid(tiny_causal_lm(model_type)),
             PreallocatedKVCacheKind(),
             fast_decode=True,
             decode_weights="int8",

@@ -88,8 +88,9 @@ def test_chat_equals_the_embedded_engine_token_for_token(engine: OpenAIEngine, d
     assert remote.prompt_ids == direct.prompt_ids
     assert remote.finish_reason == direct.finish_reason
     assert remote.usage.completion_tokens == len(remote.completion_ids)
-    # Logprobs come back aligned one-to-one with the token ids, alternatives included.
-    assert remote.logprobs == pytest.approx(direct.logprobs, abs=1e-4)
+    # Logprobs come back aligned one-to-one with the token ids, alternatives included (to float
+    # rounding: the second request reuses the first one's prompt KV from the prefix cache).
+    assert remote.logprobs == pytest.approx(direct.logprobs, abs=1e-3)
     assert remote.top_logprobs is not None
     assert len(remote.completion_ids) == len(remote.logprobs) == len(remote.top_logprobs)
     for logprob, alternatives in zip(remote.logprobs, remote.top_logprobs, strict=True):
@@ -106,7 +107,7 @@ def test_stream_concatenates_to_the_non_streamed_turn(engine: OpenAIEngine, dire
     assert [i for e in events[:-1] for i in e.token_ids] == direct.completion_ids
     assert final.result.completion_ids == direct.completion_ids
     assert final.result.prompt_ids == direct.prompt_ids
-    assert final.result.logprobs == pytest.approx(direct.logprobs, abs=1e-4)
+    assert final.result.logprobs == pytest.approx(direct.logprobs, abs=1e-3)
 
 
 def test_tool_call_history_is_rendered_like_the_embedded_engine(
@@ -124,7 +125,7 @@ def test_complete_continues_token_ids(engine: OpenAIEngine, embedded_engine: Cha
     direct = embedded_engine.complete("The stock market is", params)
     remote = engine.complete(direct.prompt_ids, params)
     assert remote.text == direct.text and remote.completion_ids == direct.completion_ids
-    assert remote.logprobs == pytest.approx(direct.logprobs, abs=1e-4)
+    assert remote.logprobs == pytest.approx(direct.logprobs, abs=1e-3)
 
 
 def test_concurrent_threads_and_chat_batch(engine: OpenAIEngine):

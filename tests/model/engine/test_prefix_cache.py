@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.engine.kv_cache import PreallocatedKVCacheKind, get_kv_cache_kind
+from model.engine.kv_cache import get_kv_cache_kind
 from model.engine.prefix_cache import PrefixCache
 from model.engine.runner import ModelRunner
 from model.engine.transformers_engine import TransformersEngine
@@ -49,11 +49,11 @@ def test_a_longer_prompt_replaces_its_prefix_and_the_budget_evicts_the_oldest() 
     assert len(cache) == 2
 
 
-def _runner(prefix_cache_bytes: int) -> ModelRunner:
+def _runner(prefix_cache_bytes: int, kind: str = "preallocated") -> ModelRunner:
     return ModelRunner(
         tiny_causal_lm("llama", max_positions=512),
-        PreallocatedKVCacheKind(),
-        fast_decode=True,
+        get_kv_cache_kind(kind),
+        fast_decode=kind == "preallocated",
         prefix_cache_bytes=prefix_cache_bytes,
     )
 
@@ -69,10 +69,12 @@ def _greedy(runner: ModelRunner, prompts: list[list[int]], steps: int = 6) -> tu
     return first, trace
 
 
-def test_prefilling_after_a_stored_prefix_matches_the_full_prefill() -> None:
+@pytest.mark.parametrize("kind", ["preallocated", "dynamic"])
+def test_prefilling_after_a_stored_prefix_matches_the_full_prefill(kind: str) -> None:
     """Rows in order, hits and misses mixed in one call, the same logits and greedy tokens as a
-    runner without the cache (which prefills every token)."""
-    reused, plain = _runner(BUDGET), _runner(0)
+    runner without the cache (which prefills every token); the fast decode step over the
+    preallocated cache, and transformers' own forward over its dynamic cache."""
+    reused, plain = _runner(BUDGET, kind), _runner(0, kind)
     assert plain.prefix_cache is None and reused.prefix_cache is not None
     system = [7 + (i * 13) % 250 for i in range(60)]
     turn_one = [*system, 11, 12, 13, 14]

@@ -75,21 +75,25 @@ class _Projection:
         self,
         weights: list[torch.Tensor],
         biases: list[torch.Tensor | None],
-        transpose_wide: bool = True,
+        float32_steps: bool = True,
     ) -> None:
         self.splits = [w.shape[0] for w in weights]
         out_features, in_features = sum(self.splits), weights[0].shape[1]
-        # Only float32 decode steps read this weight; when a decode copy will serve them, the
-        # (out, in) layout avoids a copy (the vocabulary head's alone is ~0.1 s of a load).
-        self.is_transposed = transpose_wide and out_features > in_features
+        self.parts = [w.detach() for w in weights]
+        self.num_weights = sum(w.numel() for w in weights)
+        # Only float32 decode steps read the float32 weights in a decode layout. When an int8 or
+        # float16 copy serves the steps, the model's own tensors stay as they are (fusing and
+        # transposing them cost ~0.5 s of a load) and the fused matrix is built when asked for.
+        self.is_transposed = float32_steps and out_features > in_features
+        self.weight: torch.Tensor | None
         if self.is_transposed:  # (in, out): each part copied once, straight into its columns
             self.weight = weights[0].new_empty((in_features, out_features))
-            for part, w in zip(self.weight.split(self.splits, dim=1), weights, strict=True):
-                part.copy_(w.detach().t())
+            for part, w in zip(self.weight.split(self.splits, dim=1), self.parts, strict=True):
+                part.copy_(w.t())
         elif len(weights) == 1:  # already the layout we want: no copy at all
-            self.weight = weights[0].detach()
+            self.weight = self.parts[0]
         else:
-            self.weight = torch.cat([w.detach() for w in weights])  # (out, in)
+            self.weight = torch.cat(self.parts) if float32_steps else None  # (out, in)
         self.bias = None
         if any(b is not None for b in biases):
             zeros = [w.new_zeros(w.shape[0]) for w in weights]
@@ -103,7 +107,10 @@ class _Projection:
 
     @property
     def out_in(self) -> torch.Tensor:
-        return self.weight.t() if self.is_transposed else self.weight  # (out, in)
+        """The (fused) weight as (out, in); built anew each time when the parts are unfused."""
+        if self.weight is None:
+            return torch.cat(self.parts)
+        return self.weight.t() if self.is_transposed else self.weight
 
     def pack_onednn(self) -> None:
         """Add the oneDNN copy: (out, in) in its blocked layout, tuned for about 8 rows."""
@@ -144,7 +151,7 @@ class _Projection:
     @property
     def extra_bytes(self) -> int:
         """Memory of the decode copies this projection holds besides its float32 weight."""
-        total = self.out_in.numel() * 2 if self.fp16 is not None else 0
+        total = self.num_weights * 2 if self.fp16 is not None else 0
         if self.half is not None:
             total += self.half.numel() * 2
         if self.int8 is not None:
@@ -155,6 +162,8 @@ class _Projection:
 
     def views(self) -> list[torch.Tensor]:
         """(out, in) views of each fused part, to hand back to the original modules."""
+        if self.weight is None:
+            return list(self.parts)
         return list(torch.split(self.out_in, self.splits, dim=0))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -166,10 +175,11 @@ class _Projection:
             return torch.ops.quantized.linear_dynamic_fp16(x, self.fp16)
         if self.packed is not None and x.shape[0] > 1:
             return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        weight = self.out_in if self.weight is None else self.weight
         if self.is_transposed:
-            out = x @ self.weight
+            out = x @ weight
             return out + self.bias if self.bias is not None else out
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, weight, self.bias)
 
 
 def is_float32_on_cpu(model: Any) -> bool:
@@ -259,10 +269,10 @@ class FastDecoder:
         self.embed = base.embed_tokens
         self.rotary = base.rotary_emb
         self.final_norm = base.norm.weight.detach()
-        self._transpose_wide = not (self.is_int8 or self.is_fp16)
+        self._float32_steps = not (self.is_int8 or self.is_fp16)
         self.layers = [self._fuse_layer(layer) for layer in base.layers]
         self.lm_head = _Projection(
-            [model.lm_head.weight], [getattr(model.lm_head, "bias", None)], self._transpose_wide
+            [model.lm_head.weight], [getattr(model.lm_head, "bias", None)], self._float32_steps
         )
         if model.lm_head.weight is self.embed.weight:  # tied embeddings: keep one Parameter
             if self.lm_head.is_transposed:  # the embedding reads rows through a strided view
@@ -341,15 +351,15 @@ class FastDecoder:
     def _fuse_layer(self, layer: Any) -> _Layer:
         attn, mlp = layer.self_attn, layer.mlp
         qkv_mods = [attn.q_proj, attn.k_proj, attn.v_proj]
-        wide = self._transpose_wide
-        qkv = _Projection([m.weight for m in qkv_mods], [m.bias for m in qkv_mods], wide)
+        float32_steps = self._float32_steps
+        qkv = _Projection([m.weight for m in qkv_mods], [m.bias for m in qkv_mods], float32_steps)
         gate_up = _Projection(
             [mlp.gate_proj.weight, mlp.up_proj.weight],
             [mlp.gate_proj.bias, mlp.up_proj.bias],
-            wide,
+            float32_steps,
         )
-        o = _Projection([attn.o_proj.weight], [attn.o_proj.bias], wide)
-        down = _Projection([mlp.down_proj.weight], [mlp.down_proj.bias], wide)
+        o = _Projection([attn.o_proj.weight], [attn.o_proj.bias], float32_steps)
+        down = _Projection([mlp.down_proj.weight], [mlp.down_proj.bias], float32_steps)
         for module, view in [
             *zip(qkv_mods, qkv.views(), strict=True),
             *zip([mlp.gate_proj, mlp.up_proj], gate_up.views(), strict=True),

@@ -523,7 +523,11 @@ def build_report(bench: Bench, cells: list[Cell], throughput: list[Cell]) -> dic
         "limit": bench.args.limit,
         "settings": {
             **bench.state.fingerprint,
-            "concurrency": str(bench.args.concurrency),
+            # What the runs used (stored with each run), not this invocation's flag.
+            "concurrency": ", ".join(
+                sorted({str(c["concurrency"]) for c in cell_rows if c["concurrency"]})
+                or [str(bench.args.concurrency)]
+            ),
             "agent_max_tools_in_prompt": str(bench.settings.agent_max_tools_in_prompt),
             "agent_max_new_tokens": str(bench.settings.agent_max_new_tokens),
             "agent_constrained": str(bench.settings.agent_constrained),

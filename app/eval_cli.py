@@ -10,17 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from app.cli_errors import user_errors
+from app.progress import progress_columns
 from core.settings import load_settings
 
 eval_app = typer.Typer(
@@ -156,14 +150,7 @@ def _execute_with_progress(evals: Any, run_id: str) -> None:
         text = f"accuracy {tally['correct'] / tally['done']:.1%} [{low:.0%}, {high:.0%}]"
         return text + (f", {tally['errors']} errors" if tally["errors"] else "")
 
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[accuracy]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    columns = progress_columns()
     with Progress(*columns, console=err_console) as progress:
         task = progress.add_task(
             summary.name,

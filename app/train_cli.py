@@ -12,16 +12,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
 from app.cli_errors import user_errors
+from app.progress import progress_columns
 from core.settings import load_settings
 
 train_app = typer.Typer(
@@ -104,7 +98,7 @@ def collect_command(
 def _execute_with_progress(evals: Any, run_id: str) -> None:
     summary = evals.run(run_id)
     tally = {"done": summary.num_done, "correct": summary.num_correct}
-    with Progress(*_columns("{task.fields[info]}"), console=err_console) as progress:
+    with Progress(*progress_columns("info"), console=err_console) as progress:
         task = progress.add_task(
             summary.name, total=summary.num_examples, completed=tally["done"], info=""
         )
@@ -116,17 +110,6 @@ def _execute_with_progress(evals: Any, run_id: str) -> None:
             progress.update(task, advance=1, info=info)
 
         evals.execute(run_id, on_result=on_result)
-
-
-def _columns(fields: str) -> tuple[Any, ...]:
-    return (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn(fields),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
 
 
 @train_app.command("sft")
@@ -196,7 +179,7 @@ def _train(
     source = None if resume else resolve_model_dir(model or settings.model, settings.cache_dir)
     database = open_database(settings.resolved_database_url())
     # The bar starts once the data is checked, so a refused run prints only its error line.
-    progress = Progress(*_columns("{task.fields[info]}"), console=err_console)
+    progress = Progress(*progress_columns("info"), console=err_console)
     task = progress.add_task(f"{objective} -> {out.name}", total=None, info="")
 
     def on_data(data: Any) -> None:

@@ -55,15 +55,9 @@ from _ar_sampling_store import (
     write_results,
 )
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
 
+from app.progress import progress_columns
 from evals.example import Example
 from evals.prompts import reasoning_inputs
 from model.engine.types import ChatEngine, EngineError
@@ -205,14 +199,7 @@ def run_benchmark(
     if not todo:
         save()
         return stem.with_suffix(".md")
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[accuracy]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    columns = progress_columns()
     with Progress(*columns, console=console) as progress:
         task = progress.add_task(
             f"{args.dataset}/{args.prm}",

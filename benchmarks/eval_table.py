@@ -38,17 +38,10 @@ from _engine_speed_report import machine_info
 from _eval_table_report import markdown, per_minute, published_json, remaining_estimate, summarize
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID
 
 from app.cli_errors import print_user_error, user_error_types
+from app.progress import progress_columns
 from core.settings import Settings, load_settings
 from evals.report import wilson_interval
 
@@ -641,14 +634,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[accuracy]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
+    columns = progress_columns()
     progress = Progress(*columns, console=console)
     bench = Bench(settings, args, state, state_path, progress)
     bench.machine = {**machine_info(torch.get_num_threads()), "device": settings.device}

@@ -8,6 +8,7 @@ with, per method, is_correct, generated_tokens, prompt_tokens, num_rethinks, num
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -200,7 +201,7 @@ def plot_png(rows: list[dict[str, Any]], title: str, path: Path) -> None:
     axis.set_xlabel("mean generated tokens per problem")
     axis.set_ylabel("accuracy (95% Wilson interval)")
     axis.set_ylim(-0.02, 1.02)
-    axis.set_title(title, fontsize=9)
+    axis.set_title(textwrap.fill(title, 110), fontsize=9)  # the dataset titles are long
     axis.legend(fontsize=7)
     figure.tight_layout()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

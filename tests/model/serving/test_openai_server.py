@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -227,19 +228,31 @@ def test_event_loop_stays_free_while_the_engine_works(
 ):
     """Engine calls run in worker threads: /health answers while a long generation runs."""
     finished_at: list[float] = []
+    essay = [{"role": "user", "content": "Write a long, detailed essay on the history of banks."}]
 
     def long_request() -> None:
         with httpx.Client(base_url=server.base_url, timeout=120) as other:
-            chat(other, max_tokens=12, temperature=0)
+            other.post(
+                "/v1/chat/completions",
+                json={"messages": essay, "max_tokens": 256, "temperature": 0},
+            )
             finished_at.append(time.monotonic())
 
     worker = threading.Thread(target=long_request)
+    started = time.monotonic()
     worker.start()
-    time.sleep(0.3)  # let the generation start
-    assert client.get("/health", timeout=5).status_code == 200
-    answered_at = time.monotonic()
+    answered_at = [started]
+    while worker.is_alive():  # 256 tokens at ~100 tokens/s: a few seconds of polling
+        assert client.get("/health", timeout=5).status_code == 200
+        answered_at.append(time.monotonic())
+        time.sleep(0.05)
     worker.join()
-    assert finished_at and answered_at < finished_at[0]
+    assert finished_at
+    duration = finished_at[0] - started
+    # A blocked event loop would answer /health only after the generation: one gap as long as
+    # the whole request. Free, the answers keep coming while it runs.
+    longest_gap = max(b - a for a, b in pairwise(answered_at))
+    assert duration > 0.5 and longest_gap < duration / 2, (duration, longest_gap)
 
 
 @pytest.mark.parametrize("stream", [False, True])

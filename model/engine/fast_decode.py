@@ -6,7 +6,8 @@ step, three separate q/k/v and two gate/up matmuls. Here (in the spirit of gpt-f
 fused q|k|v matmul, rotary, cache update, SDPA over the kv heads, o-proj, fused gate|up matmul,
 down-proj, with the weights stored in whichever memory layout MKL's matrix-vector kernels stream
 fastest. The fused tensors replace the model's own weights (its modules then hold views), so
-prefill, which stays on the transformers path, reads the same memory. Optional extra copies
+prefill, which stays on the transformers path, reads the same memory; when an int8 or float16
+copy serves decode, the model's weights are left unfused (only prefill reads them). Optional copies
 trade memory for speed, since a step is bound by the weight bytes it streams:
 `decode_weights="int8"` keeps int8 codes with a scale and offset per 32 input channels where they
 are exact (a 4-bit GGUF's blocks; cpu_kernels, the fastest) and a float16 copy elsewhere,
@@ -79,7 +80,7 @@ class _Projection:
     ) -> None:
         self.splits = [w.shape[0] for w in weights]
         out_features, in_features = sum(self.splits), weights[0].shape[1]
-        self.parts = [w.detach() for w in weights]
+        parts = [w.detach() for w in weights]
         self.num_weights = sum(w.numel() for w in weights)
         # Only float32 decode steps read the float32 weights in a decode layout. When an int8 or
         # float16 copy serves the steps, the model's own tensors stay as they are (fusing and
@@ -88,12 +89,15 @@ class _Projection:
         self.weight: torch.Tensor | None
         if self.is_transposed:  # (in, out): each part copied once, straight into its columns
             self.weight = weights[0].new_empty((in_features, out_features))
-            for part, w in zip(self.weight.split(self.splits, dim=1), self.parts, strict=True):
+            for part, w in zip(self.weight.split(self.splits, dim=1), parts, strict=True):
                 part.copy_(w.t())
         elif len(weights) == 1:  # already the layout we want: no copy at all
-            self.weight = self.parts[0]
+            self.weight = parts[0]
         else:
-            self.weight = torch.cat(self.parts) if float32_steps else None  # (out, in)
+            self.weight = torch.cat(parts) if float32_steps else None  # (out, in)
+        # Kept only while unfused: a fused or transposed copy replaces them (the modules then
+        # hold its views), and holding them too would keep two copies of those weights.
+        self.parts = parts if self.weight is None else []
         self.bias = None
         if any(b is not None for b in biases):
             zeros = [w.new_zeros(w.shape[0]) for w in weights]

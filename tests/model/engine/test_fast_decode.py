@@ -200,3 +200,17 @@ def test_the_one_call_step_matches_the_per_op_step(model_type: str) -> None:
         assert runner.fast_decoder._fits_fused_step(batch.cache) is (runner is fused_runner)
         outputs.append(logits)
     assert torch.allclose(outputs[0], outputs[1], atol=1e-4)
+
+
+def test_float32_fused_weights_leave_no_second_copy() -> None:
+    """A fused (q|k|v, gate|up) or transposed (wide head) float32 weight replaces the model's
+    own tensors: nothing else keeps the originals alive."""
+    model = tiny_causal_lm("llama")
+    runner = ModelRunner(model, PreallocatedKVCacheKind(), fast_decode=True)
+    decoder = runner.fast_decoder
+    assert decoder is not None
+    for projection in decoder.projections:
+        assert projection.weight is not None and projection.parts == []
+    q_proj = model.model.layers[0].self_attn.q_proj.weight
+    fused = decoder.layers[0].qkv.weight
+    assert q_proj.untyped_storage().data_ptr() == fused.untyped_storage().data_ptr()

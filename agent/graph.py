@@ -61,6 +61,12 @@ class AgentConfig:
     on_unsupported: str = "replace"
     # Who words the final answer: "model", or "quote" (the tools' result lines; agent_answer).
     answer: str = "model"
+    # Which tools the first turn's prompt shows: only the "callable" confident matches (the
+    # default), or every "offered" one, so that the prompt only grows from turn to turn and the
+    # prefix cache serves each later turn's head. Measured (benchmarks/prefix_cache.py), growing
+    # buys nothing: the tools come first in the prompt, so a later turn already re-reads little,
+    # and the longer first turn costs more than the re-read it saves.
+    first_turn_tools: str = "callable"
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -73,6 +79,8 @@ class AgentConfig:
             raise ValueError("on_unsupported must be 'replace' or 'flag'")
         if self.answer not in {"model", "quote"}:
             raise ValueError("answer must be 'model' or 'quote'")
+        if self.first_turn_tools not in {"offered", "callable"}:
+            raise ValueError("first_turn_tools must be 'offered' or 'callable'")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> AgentConfig:
         """This config with one episode's choices (the app's temperature and step sliders)."""
@@ -137,17 +145,19 @@ def build_graph(runtime: AgentRuntime, checkpointer: Any = None) -> Any:
         return {"tool_names": names, "first_call_tools": first, "system_prompt": prompt}
 
     def call_model(state: AgentState) -> dict[str, Any]:
-        names = state["tool_names"]
+        specs = [all_specs[name] for name in state["tool_names"]]
+        callable_specs = specs
         if state["num_steps"] == 0 and state.get("first_call_tools"):
-            # The first call may only name the confident matches, so only they are shown: every
-            # other schema would be ~300 prompt tokens the model reads (on a CPU, seconds) for
-            # nothing. Later turns see every offered tool, for a second call.
-            names = [name for name in names if name in state["first_call_tools"]]
-        specs = [all_specs[name] for name in names]
+            # The first call may only name the confident matches (AgentConfig.first_turn_tools
+            # says whether the others are shown all the same).
+            first = state["first_call_tools"]
+            callable_specs = [s for s in specs if s["function"]["name"] in first]
+            if runtime.config.first_turn_tools == "callable":
+                specs = callable_specs
         prompt = [{"role": "system", "content": state["system_prompt"]}, *_context(state)]
         started = time.perf_counter()
         try:
-            result = _generate(runtime, prompt, specs, state)
+            result = _generate(runtime, prompt, specs, callable_specs, state)
         except EngineError as exc:
             return {
                 "stop_reason": StopReason.MODEL_ERROR.value,
@@ -264,20 +274,28 @@ def _context(state: AgentState) -> list[Message]:
 
 
 def _generate(
-    runtime: AgentRuntime, prompt: list[Message], specs: list[ToolSpec], state: AgentState
+    runtime: AgentRuntime,
+    prompt: list[Message],
+    specs: list[ToolSpec],
+    callable_specs: list[ToolSpec],
+    state: AgentState,
 ) -> ChatResult:
-    """One model turn, streamed: text deltas go to the stream writer as they are decoded."""
+    """One model turn, streamed: text deltas go to the stream writer as they are decoded.
+
+    `specs` are shown in the prompt; `callable_specs` (a subset) are what the turn may call.
+    """
     writer = get_stream_writer()
     params = SamplingParams(
         max_new_tokens=runtime.config.max_new_tokens, temperature=state["temperature"]
     )
     kwargs: dict[str, Any] = {}
     step = state["num_steps"]
-    # On step 0 `specs` are already only the tools the first call may name (call_model).
-    processor = runtime.constrain(specs, step) if runtime.constrain is not None else None
+    processor = runtime.constrain(callable_specs, step) if runtime.constrain is not None else None
     if processor is not None:
         kwargs["logits_processor"] = processor
-    elif step == 0 and runtime.require_first_call and specs:
+    elif step == 0 and runtime.require_first_call and callable_specs:
+        # A remote server renders and allows exactly the tools it is sent.
+        specs = callable_specs
         params = replace(params, tool_choice="required")
     for event in runtime.engine.stream_chat(prompt, specs, params, **kwargs):
         if event.text:

@@ -19,9 +19,11 @@ class ScriptedEngine:
     def __init__(self, replies: Sequence[str]) -> None:
         self.replies = list(replies)
         self.prompts: list[list[Message]] = []
+        self.tool_names: list[list[str]] = []  # the tools each turn's prompt showed
 
     def chat(self, messages, tools=None, params=None) -> ChatResult:
         self.prompts.append(list(messages))
+        self.tool_names.append([spec["function"]["name"] for spec in tools or []])
         if not self.replies:
             raise AssertionError("the agent asked for more turns than the script has")
         text = self.replies.pop(0)

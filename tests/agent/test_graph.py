@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -153,3 +154,25 @@ def test_quote_mode_answers_with_the_tools_words(make_assistant):
     assert "price return 238.95%" in lines[0] and lines[1] == "higher total return: NVDA"
     assert answer.grounding["quoted"] and answer.grounding["model_answer"] == "NVDA did great."
     assert answer.grounding["unsupported"] == []
+
+
+@pytest.mark.parametrize("shows", ["callable", "offered"])
+def test_first_turn_shows_the_callable_or_every_offered_tool_but_may_call_only_the_first(
+    make_assistant, shows
+):
+    quote = call("get_quote", ticker="KO", date="2021-12-08")
+    engine = ScriptedEngine([quote, "KO closed at 58.98."])
+    assistant = make_assistant(engine)
+    assistant.runtime.config = replace(assistant.runtime.config, first_turn_tools=shows)
+    constrained: list[tuple[int, list[str]]] = []
+
+    def constrain(specs, step):
+        constrained.append((step, [spec["function"]["name"] for spec in specs]))
+
+    assistant.runtime.constrain = constrain  # records, constrains nothing
+    assistant.runtime.require_first_call = False  # a remote server is sent the callable ones only
+    assistant.ask("What was KO's closing price on 2021-12-08?")
+    first_call, offered = constrained[0][1], engine.tool_names[1]
+    assert constrained[0][0] == 0 and len(offered) == 4 and 0 < len(first_call) < 4
+    assert engine.tool_names[0] == (first_call if shows == "callable" else offered)
+    assert constrained[1] == (1, offered)  # later turns may call every offered tool

@@ -26,6 +26,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['seed']}, {report['date']}.",
         "",
     ]
+    if report.get("settings", {}).get("agent_constrained") == "False":
+        lines += ["Tool calls free (`HUIJIN_AGENT_CONSTRAINED=false`): no grammar.", ""]
     for kv_cache, engine in report.get("engines", {}).items():
         options = ", ".join(
             f"{k} {v}" for k, v in engine.items() if k.startswith("kv_") and k != "kv_cache"

@@ -32,7 +32,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Tool-use suite seed {config['seed']}: {config['test_limit'] or 'all'} test questions "
         f"(greedy, same questions for every model), rollouts on {config['train_limit']} train "
         f"questions x G={config['group']} at T={config['temperature']}, best RL round chosen on "
-        f"{config['dev_limit'] or 'all'} dev questions, {config['iterations']} RL rounds.",
+        f"{config['dev_limit'] or 'all'} dev questions, {config['iterations']} RL rounds; "
+        f"tool calls {config.get('tool_calls', 'constrained')} (free: as the model writes them, "
+        "no grammar), answers quoting the tools.",
         "",
         "| model | test pass rate | valid-call rate | mean reward | perplexity (general text) |",
         "|---|---:|---:|---:|---:|",

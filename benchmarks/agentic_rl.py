@@ -9,6 +9,7 @@ Everything goes through the product's own code: eval runs (collect runs are eval
 "collect"), model.training's train() and run_loop().
 
     python benchmarks/agentic_rl.py                    # the full configuration: ~6-8 h on 2 cores
+    python benchmarks/agentic_rl.py --tool-calls constrained   # the agent with its grammar
     python benchmarks/agentic_rl.py --smoke            # a few minutes: checks the pipeline only
     python benchmarks/agentic_rl.py --gpu-throughput   # training tokens/s, 1.5B random init (CUDA)
 
@@ -60,6 +61,11 @@ class Stages:
             self.path.write_text(json.dumps(self.done, indent=2, default=str))
         return self.done[name]
 
+    def run_id(self, name: str, start: Any) -> str:
+        """A stage's eval run, recorded before it executes, so a killed stage resumes its run
+        (finished episodes kept) instead of starting a new one."""
+        return str(self.run(f"{name}_run_id", start))
+
 
 def perplexity(model_dir: Path, texts: dict[str, Any], window: int = 1024) -> dict[str, float]:
     """Perplexity of each text (non-overlapping windows of `window` tokens), and their mean."""
@@ -88,7 +94,12 @@ def perplexity(model_dir: Path, texts: dict[str, Any], window: int = 1024) -> di
     return result
 
 
-def bench_settings(work_dir: Path) -> Settings:
+def bench_settings(work_dir: Path, tool_calls: str) -> Settings:
+    """The agent every stage runs. `tool_calls="free"` (the default here) turns the grammar off:
+    with it, the base agent already passes the whole suite (benchmarks/agent_quality.py), so
+    there is nothing left to learn; without it the 135M model writes a valid call on ~15% of
+    questions, and that is the skill agentic RL has to teach. Answers quote the tools either way
+    (the product's default), so the pass rate measures the calls."""
     settings = load_settings()
     if settings.market_snapshot is None:
         raise SystemExit("set HUIJIN_MARKET_SNAPSHOT (make sets it to ../shared/data/market)")
@@ -98,6 +109,7 @@ def bench_settings(work_dir: Path) -> Settings:
             "database_url": None,
             "market_live": False,
             "temperature": 0.0,
+            "agent_constrained": tool_calls == "constrained",
         }
     )
 
@@ -105,11 +117,16 @@ def bench_settings(work_dir: Path) -> Settings:
 def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     work_dir = args.work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
-    settings = bench_settings(work_dir)
+    settings = bench_settings(work_dir, args.tool_calls)
     base_dir = resolve_model_dir(settings.model, settings.cache_dir)
     weights = RewardWeights.from_settings(settings)
     database = open_database(settings.resolved_database_url())
     stages = Stages(work_dir)
+    if stages.run("tool_calls", lambda: args.tool_calls) != args.tool_calls:
+        raise SystemExit(
+            f"{work_dir} holds a run with --tool-calls {stages.done['tool_calls']}; "
+            "pass that, or another --work-dir"
+        )
     common = {"data": settings.market_snapshot, "seed": args.seed, "concurrency": args.concurrency}
     collect = RolloutSpec(
         split="train",
@@ -128,13 +145,15 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
         "max_steps": max_steps,
     }
 
-    base_test = stages.run("base_test", lambda: on_test.evaluate(base_dir).to_dict())
+    def test_stage(name: str, model_dir: Path) -> dict[str, Any]:
+        run_id = stages.run_id(name, lambda: on_test.start_evaluation(model_dir))
+        return stages.run(name, lambda: on_test.run_evaluation(model_dir, run_id).to_dict())
 
-    def collect_base() -> dict[str, Any]:
-        run_id = on_test.start_collect(base_dir)
-        return on_test.run_collect(base_dir, run_id).to_dict()
-
-    rollouts = stages.run("base_collect", collect_base)
+    base_test = test_stage("base_test", base_dir)
+    collect_id = stages.run_id("base_collect", lambda: on_test.start_collect(base_dir))
+    rollouts = stages.run(
+        "base_collect", lambda: on_test.run_collect(base_dir, collect_id).to_dict()
+    )
     sft_dir = work_dir / "sft"
 
     def warm_start() -> dict[str, Any]:
@@ -155,7 +174,7 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
 
     sft = stages.run("sft_train", warm_start)
     start_dir = base_dir if "skipped" in sft else sft_dir
-    sft_test = stages.run("sft_test", lambda: on_test.evaluate(start_dir).to_dict())
+    sft_test = test_stage("sft_test", start_dir)
 
     loop_dir = work_dir / "loop"
 
@@ -178,7 +197,7 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
 
     loop = stages.run("rl_loop", rl_loop)
     rl_dir = Path(loop["best_dir"]) if loop["best_dir"] else start_dir
-    rl_test = stages.run("rl_test", lambda: on_test.evaluate(rl_dir).to_dict())
+    rl_test = test_stage("rl_test", rl_dir)
 
     from transformers import AutoTokenizer
 
@@ -236,6 +255,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="suite seed and question sample")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--work-dir", type=Path, help="models, database, stage results")
+    parser.add_argument(
+        "--tool-calls",
+        choices=("free", "constrained"),
+        default="free",
+        help="the agent's calls as the model writes them (free), or grammar-constrained",
+    )
     args = parser.parse_args()
 
     import torch
@@ -266,6 +291,7 @@ def main() -> None:
         report["config"] = {
             **sizes,
             "smoke": args.smoke,
+            "tool_calls": args.tool_calls,
             "seed": args.seed,
             "temperature": settings.train_temperature,
             "sft_epochs": args.sft_epochs,

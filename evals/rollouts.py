@@ -133,10 +133,16 @@ class SuiteRollouts:
 
     def evaluate(self, model_dir: Path | None) -> RunScore:
         """An eval run of the model on the evaluation split (greedy unless the spec says not)."""
-        temperature = self.eval_spec.temperature
-        with self._session(model_dir, temperature) as evals:
-            run_id = start_collect(evals, self.eval_spec, kind=RUN_KIND)
-        return self._execute(model_dir, temperature, run_id, "evaluate")
+        return self.run_evaluation(model_dir, self.start_evaluation(model_dir))
+
+    def start_evaluation(self, model_dir: Path | None) -> str:
+        """Record the evaluation run (none solved yet); keep its id to resume it after a kill."""
+        with self._session(model_dir, self.eval_spec.temperature) as evals:
+            return start_collect(evals, self.eval_spec, kind=RUN_KIND)
+
+    def run_evaluation(self, model_dir: Path | None, run_id: str) -> RunScore:
+        """Execute (or resume) an evaluation run started by `start_evaluation`."""
+        return self._execute(model_dir, self.eval_spec.temperature, run_id, "evaluate")
 
     def _execute(
         self, model_dir: Path | None, temperature: float, run_id: str, what: str

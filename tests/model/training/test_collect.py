@@ -3,6 +3,7 @@ question sharing a group id, every episode logged with token ids, fingerprint an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -11,7 +12,7 @@ from core.db.models import Run
 from core.settings import load_settings
 from core.trajectory import TrajectoryStore
 from evals.api import EvalSession
-from evals.rollouts import RolloutSpec, score_run, start_collect
+from evals.rollouts import RolloutSpec, SuiteRollouts, score_run, start_collect
 from evals.runner import EvalConfig
 from evals.store import RUN_KIND
 from model.training.rewards import RewardWeights
@@ -60,3 +61,23 @@ def test_collect_runs_every_question_group_times_and_resumes(tmp_path, embedded_
         assert {"outcome", "format", "grounding", "total"} <= set(record.reward_terms)
     assert sorted(len(members) for members in groups.values()) == [3, 3]
     assert score.num_episodes == 6 and 0.0 <= score.pass_rate <= 1.0
+
+
+def test_an_evaluation_started_apart_resumes_its_own_run(tmp_path, huijin_cache_dir):
+    """The benchmark records an evaluation's run id before executing it, so a killed stage
+    resumes that run; executing it again solves nothing new."""
+    settings = load_settings(data_dir=tmp_path, cache_dir=huijin_cache_dir)
+    spec = RolloutSpec(
+        data=GSM8K_SAMPLE, split="test", group=1, limit=2, temperature=0.0, benchmark="gsm8k"
+    )
+    rollouts = SuiteRollouts(
+        settings, spec, replace(spec, max_new_tokens=4, mode="direct"), RewardWeights()
+    )
+    run_id = rollouts.start_evaluation(None)
+    with EvalSession(settings) as evals:
+        assert evals.store.results(run_id) == []
+    first = rollouts.run_evaluation(None, run_id)
+    again = rollouts.run_evaluation(None, run_id)
+    assert first.run_id == again.run_id == run_id and first.num_episodes == 2 == again.num_episodes
+    with EvalSession(settings) as evals:
+        assert evals.execute(run_id) == 0

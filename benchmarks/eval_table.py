@@ -375,7 +375,11 @@ def run_throughput(bench: Bench, cell: Cell) -> None:
     if entry is not None and entry.finished:
         _finished_bar(bench, cell, existing_run(bench, entry))
         return
-    bench.engine  # noqa: B018 -- loaded (and warmed up) before any clock starts
+    # Loaded (and warmed up) before any clock starts; the slice's prompts, already prefilled at
+    # the other concurrency, must not be served from the prefix cache.
+    forget = getattr(bench.engine, "forget_prefixes", None)
+    if forget is not None:
+        forget()
     with bench.session() as evals:
         run_id = evals.start(eval_config(bench, cell), name=f"eval_table throughput {cell.key}")
         entry = bench.state.throughput[cell.key] = CellState(run_id=run_id)

@@ -146,6 +146,13 @@ class TransformersEngine:
             return "float16"
         return "int8"
 
+    def forget_prefixes(self) -> None:
+        """Drop every cached prefix, so that a run repeating earlier prompts (a benchmark's
+        second arm on the same questions) prefills them afresh. Call it with no request in
+        flight."""
+        if self._runner.prefix_cache is not None:
+            self._runner.prefix_cache.clear()
+
     def _prefix_cache_info(self) -> dict[str, Any]:
         """How much prefill the prefix cache saved so far (absent when it is off)."""
         cache = self._runner.prefix_cache

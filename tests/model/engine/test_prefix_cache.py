@@ -115,3 +115,5 @@ def test_the_engine_reuses_an_agent_conversation_prefix(
     assert again.text == first.text
     assert after["prefix_cache_hits"] > before["prefix_cache_hits"]
     assert after["prefix_reused_tokens"] - before["prefix_reused_tokens"] >= 50
+    embedded_engine.forget_prefixes()  # a forgotten prompt is prefilled afresh
+    assert embedded_engine._runner.prefix_cache.match(first.prompt_ids)[0] == 0

@@ -36,7 +36,8 @@ def run_command(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="Benchmark file (tooluse: the snapshot dir); default under HUIJIN_BENCHMARKS_DIR."
+            help="Benchmark file (tooluse: the snapshot dir), or hf://datasets/OWNER/NAME/PATH"
+            "[@REV] from the Hugging Face hub; default under HUIJIN_BENCHMARKS_DIR."
         ),
     ] = None,
     split: Annotated[

@@ -18,6 +18,7 @@ from typing import Any
 from core.db.session import Database, open_database
 from core.settings import Settings
 from evals.benchmarks import DEFAULT_SPLIT, default_data_path, load_benchmark
+from evals.benchmarks.hub import fetch_hub_file, is_hub_spec
 from evals.example import Example
 from evals.prompts import Mode
 from evals.report import write_report
@@ -33,6 +34,8 @@ def resolve_data(
 ) -> tuple[Path, str]:
     """The data path and split a run uses: given ones, else the defaults under the settings."""
     split = split or DEFAULT_SPLIT.get(benchmark, "test")
+    if data is not None and is_hub_spec(data):
+        return fetch_hub_file(data), split
     if data is not None:
         return data, split
     if benchmark == "tooluse":

@@ -122,10 +122,12 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     weights = RewardWeights.from_settings(settings)
     database = open_database(settings.resolved_database_url())
     stages = Stages(work_dir)
-    if stages.run("tool_calls", lambda: args.tool_calls) != args.tool_calls:
+    if not stages.done:
+        stages.run("tool_calls", lambda: args.tool_calls)
+    recorded = stages.done.get("tool_calls", "constrained")  # work dirs from before the option
+    if recorded != args.tool_calls:
         raise SystemExit(
-            f"{work_dir} holds a run with --tool-calls {stages.done['tool_calls']}; "
-            "pass that, or another --work-dir"
+            f"{work_dir} holds a run with --tool-calls {recorded}; pass that, or another --work-dir"
         )
     common = {"data": settings.market_snapshot, "seed": args.seed, "concurrency": args.concurrency}
     collect = RolloutSpec(

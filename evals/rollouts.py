@@ -131,12 +131,9 @@ class SuiteRollouts:
         """Execute (or resume) the collect run, then store its rewards."""
         return self._execute(model_dir, self.collect_spec.temperature, run_id, "collect")
 
-    def evaluate(self, model_dir: Path | None) -> RunScore:
-        """An eval run of the model on the evaluation split (greedy unless the spec says not)."""
-        return self.run_evaluation(model_dir, self.start_evaluation(model_dir))
-
     def start_evaluation(self, model_dir: Path | None) -> str:
-        """Record the evaluation run (none solved yet); keep its id to resume it after a kill."""
+        """Record an eval run of the model on the evaluation split (greedy unless the spec says
+        not), none solved yet; keep its id to resume it after a kill."""
         with self._session(model_dir, self.eval_spec.temperature) as evals:
             return start_collect(evals, self.eval_spec, kind=RUN_KIND)
 

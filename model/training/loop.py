@@ -12,7 +12,8 @@ from the best model, not the last one, so one bad update is not built upon.
 Where the episodes come from is injected (`Rollouts`; evals/rollouts.py runs the eval runner), so
 this module knows nothing about agents or benchmarks. `loop.json` records every stage as it
 finishes, and a rerun with `resume=True` skips finished stages and resumes the unfinished one
-(a collect run redoes no finished episode; training resumes from its last checkpoint).
+(a collect or evaluation run redoes no finished episode; training resumes from its last
+checkpoint).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class Rollouts(Protocol):
 
     def run_collect(self, model_dir: Path | None, run_id: str) -> Score: ...
 
-    def evaluate(self, model_dir: Path | None) -> Score: ...
+    def start_evaluation(self, model_dir: Path | None) -> str: ...
+
+    def run_evaluation(self, model_dir: Path | None, run_id: str) -> Score: ...
 
 
 @dataclass
@@ -82,7 +85,7 @@ def run_loop(
     base = state.setdefault("base", {"model_dir": str(start_dir) if start_dir else None})
     if "score" not in base:
         emit("evaluate", {"iteration": 0})
-        base["score"] = rollouts.evaluate(start_dir).to_dict()
+        base["score"] = _evaluate(rollouts, base, start_dir, out_dir, state)
         _save_state(out_dir, state)
     emit("scored", {"iteration": 0, **base["score"]})
     best = state.setdefault(
@@ -116,7 +119,7 @@ def run_loop(
         entry["train"] = {"steps": result.steps, "data": result.data, "plot": str(result.plot)}
         entry["model_dir"] = str(iteration_dir)
         emit("evaluate", {"iteration": number})
-        entry["score"] = rollouts.evaluate(iteration_dir).to_dict()
+        entry["score"] = _evaluate(rollouts, entry, iteration_dir, out_dir, state)
         if entry["score"]["pass_rate"] > best["pass_rate"]:
             best = state["best"] = {"iteration": number, **entry, **entry["score"]}
             _copy_model(iteration_dir, out_dir / BEST_DIR)
@@ -149,6 +152,21 @@ def _train_iteration(
         resume=resume,
         on_step=on_step,
     )
+
+
+def _evaluate(
+    rollouts: Rollouts,
+    record: dict[str, Any],
+    model_dir: Path | None,
+    out_dir: Path,
+    state: dict[str, Any],
+) -> dict[str, Any]:
+    """Score `model_dir`, the eval run's id saved first: a killed evaluation resumes its run
+    (finished questions kept) instead of starting over."""
+    if "eval_run_id" not in record:
+        record["eval_run_id"] = rollouts.start_evaluation(model_dir)
+        _save_state(out_dir, state)
+    return rollouts.run_evaluation(model_dir, record["eval_run_id"]).to_dict()
 
 
 def _new_entry(history: list[dict[str, Any]], number: int) -> dict[str, Any]:

@@ -117,6 +117,15 @@ def _acc(row: dict[str, Any]) -> str:
     return f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
+def _shared_note(others: list[str]) -> str:
+    if not others:
+        return ""
+    return (
+        f" Run in one process with PRM {', '.join(others)}: greedy and the whole solutions are "
+        "the same samples, scored by each PRM, and the time above covers both."
+    )
+
+
 def markdown(
     rows: list[dict[str, Any]], goal_rows: list[dict[str, Any]], meta: dict[str, Any]
 ) -> str:
@@ -137,7 +146,8 @@ def markdown(
         "Best-of-N, self-consistency and weighted voting at N use the first N of the same "
         'N_max samples; AR at N its first N paths. A rethink "passed" when the redone step '
         "scored at or above p (the proxy for a rethink fixing a wrong step)."
-        + (f" The judge PRM made {meta['prm_calls']} calls." if meta.get("prm_calls") else ""),
+        + (f" The judge PRM made {meta['prm_calls']} calls." if meta.get("prm_calls") else "")
+        + _shared_note(meta.get("run_with") or []),
         "",
         "| method@N | accuracy [95% CI] | correct | generated tokens / problem "
         "| prompt tokens / problem | rethinks / problem | rethinks whose redo passed p |",

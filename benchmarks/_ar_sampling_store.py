@@ -19,12 +19,12 @@ from _ar_sampling_report import goals, markdown, plot_png, reported_ns, table
 from evals.example import Example
 
 
-def run_settings(args: argparse.Namespace, model_id: str, split: str) -> dict[str, Any]:
+def run_settings(args: argparse.Namespace, prm: str, model_id: str, split: str) -> dict[str, Any]:
     """What makes two runs' records comparable; a resumed run must match it exactly."""
     return {
         "dataset": args.dataset,
         "split": split,
-        "prm": args.prm,
+        "prm": prm,
         "p": args.p,
         "m": args.m,
         "temperature": args.temperature,

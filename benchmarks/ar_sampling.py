@@ -2,28 +2,30 @@
 
 For each problem of --dataset (gsm8k: the first K of GSM8K's train split; finqa: K FinQA problems
 in a seeded order, their page as context; tooluse: the tool-use suite's arithmetic dev questions;
-see benchmarks/_ar_sampling_data.py) it runs, with one PRM:
+see benchmarks/_ar_sampling_data.py) it runs, with each --prm:
   - greedy chain-of-thought (1 sample);
-  - N_max whole solutions, scored once, then self-consistency, Best-of-N and PRM-weighted voting
-    at every N <= N_max on the first N samples (the reference code subsamples the same way);
+  - N_max whole solutions, scored by the PRM, then self-consistency, Best-of-N and PRM-weighted
+    voting at every N <= N_max on the first N samples (the reference code subsamples the same way);
   - AR-Sampling with N_max paths, then its three selection rules at every N on the first N paths
     (paths are independent, so the first N are an honest run at N).
-Every method's tokens are counted by the engine; answers are scored by the dataset's own scorer
-(evals/scorers). Seeds are fixed per problem and shared by the methods; no problem or seed is
-dropped. Data is read from HUIJIN_BENCHMARKS_DIR / HUIJIN_MARKET_SNAPSHOT, never copied here.
+Greedy and the whole solutions are drawn once per problem, whatever the number of PRMs; AR runs
+once per PRM (the PRM steers it). Every method's tokens are counted by the engine; answers are
+scored by the dataset's own scorer (evals/scorers). Seeds are fixed per problem and shared by the
+methods; no problem or seed is dropped. Data is read from HUIJIN_BENCHMARKS_DIR /
+HUIJIN_MARKET_SNAPSHOT, never copied here.
 
 Writes <out-dir>/ar_sampling_<dataset>_<prm>.json, .md (table, goals) and .png (accuracy vs
-tokens), all rewritten after every finished problem. Resumable: rerun the same command and the
-problems already in the JSON are skipped (a larger --num-problems extends a run); other settings
-are refused unless --restart. --concurrency problems run at once against the one engine, which
-batches their requests. The full run of the issue, 3 datasets x 2 PRMs (hours each on 2 CPUs;
-Ctrl-C keeps what is finished, the same command resumes):
+tokens) for each PRM, all rewritten after every finished problem. Resumable: rerun the same command
+and the problems already in a PRM's JSON are skipped for it (a larger --num-problems extends a
+run); other settings are refused unless --restart. --concurrency problems run at once against the
+one engine, which batches their requests. The full run of the issue, 3 datasets x 2 PRMs (hours
+each on 2 CPUs; Ctrl-C keeps what is finished, the same command resumes):
 
-    for d in gsm8k finqa tooluse; do for prm in verifier judge; do
+    for d in gsm8k finqa tooluse; do
       HUIJIN_CACHE_DIR=.cache/huijin HUIJIN_BENCHMARKS_DIR=../shared/data/benchmarks \\
-      HUIJIN_MARKET_SNAPSHOT=../shared/data/market nice -n 19 .venv/bin/python \\
-        benchmarks/ar_sampling.py --dataset $d --prm $prm --num-problems 200 --n-max 8
-    done; done
+      HUIJIN_MARKET_SNAPSHOT=../shared/data/market .venv/bin/python benchmarks/ar_sampling.py \\
+        --dataset $d --prm verifier --prm judge --num-problems 200 --n-max 8
+    done
 
 --num-problems 200 takes every problem where there are fewer: FinQA's test file has 100, the
 suite's arithmetic dev questions are 15. --prm judge is the LLM-judge PRM over the same engine
@@ -42,6 +44,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +64,15 @@ from app.progress import progress_columns
 from evals.example import Example
 from evals.prompts import reasoning_inputs
 from model.engine.types import ChatEngine, EngineError
-from model.reasoning import Method, ReasoningConfig, ReasoningResult, load_prm, reason, reselect
+from model.reasoning import (
+    Method,
+    ReasoningConfig,
+    ReasoningResult,
+    load_prm,
+    reason,
+    rescore,
+    reselect,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RESULTS = REPO_ROOT / "benchmarks" / "results"
@@ -96,7 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--num-problems", type=int, default=200)
     parser.add_argument("--n-max", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=192)
-    parser.add_argument("--prm", default="verifier", help="verifier, judge or a PRM checkpoint")
+    parser.add_argument(
+        "--prm",
+        action="append",
+        help="verifier (the default), judge or a PRM checkpoint; repeat to compare PRMs on the "
+        "same greedy and whole-solution samples (drawn once, one result file per PRM)",
+    )
     parser.add_argument("--p", type=float, default=0.4)
     parser.add_argument("--m", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=0.8)
@@ -107,6 +123,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, default=None, help="HUIJIN_BENCHMARKS_DIR")
     parser.add_argument("--market-dir", type=Path, default=None, help="HUIJIN_MARKET_SNAPSHOT")
     args = parser.parse_args(argv)
+    args.prm = list(dict.fromkeys(args.prm or ["verifier"]))
     for name in ("num_problems", "n_max", "max_tokens", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
@@ -114,9 +131,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run_problem(
-    engine: ChatEngine, prm: Any, example: Example, index: int, args: argparse.Namespace
-) -> dict[str, Any]:
-    """Every method at every N on one problem: three `reason()` calls, the rest re-selection."""
+    engine: ChatEngine,
+    prms: dict[str, Any],
+    example: Example,
+    index: int,
+    args: argparse.Namespace,
+) -> dict[str, dict[str, Any]]:
+    """Every method at every N on one problem, one record per PRM. Greedy and the N_max whole
+    solutions are drawn once and scored by each PRM (the same samples, so the PRMs compare on
+    them); AR-Sampling runs once per PRM, which steers it. The rest is re-selection."""
     base = ReasoningConfig(
         num_samples=args.n_max,
         max_tokens=args.max_tokens,
@@ -126,22 +149,25 @@ def run_problem(
         seed=args.seed + 1000 * index,
     )
     question, context = reasoning_inputs(example)
-    runs = {
-        method: reason(engine, question, prm=prm, config=base, context=context, method=method)
-        for method in ("greedy", "sc", "ar")
-    }
-    record: dict[str, Any] = {"index": index, "id": example.id, "gold": example.gold}
-    record["methods"] = {}
-    for n in reported_ns(args.n_max):
-        for name, method, selection in ROWS:
-            if method is Method.GREEDY:
-                result = runs["greedy"]
-            elif method is Method.AR:
-                result = reselect(runs["ar"], method, n, selection)
-            else:
-                result = reselect(runs["sc"], method, n)
-            record["methods"][f"{name}@{n}"] = summarise(example, result, args.p)
-    return record
+    greedy = reason(engine, question, config=base, context=context, method="greedy")
+    samples = reason(engine, question, config=base, context=context, method="sc")
+    records = {}
+    for name, prm in prms.items():
+        scored = rescore(samples, prm, context)
+        ar = reason(engine, question, prm=prm, config=base, context=context, method="ar")
+        record: dict[str, Any] = {"index": index, "id": example.id, "gold": example.gold}
+        record["methods"] = {}
+        for n in reported_ns(args.n_max):
+            for row, method, selection in ROWS:
+                if method is Method.GREEDY:
+                    result = greedy
+                elif method is Method.AR:
+                    result = reselect(ar, method, n, selection)
+                else:
+                    result = reselect(scored, method, n)
+                record["methods"][f"{row}@{n}"] = summarise(example, result, args.p)
+        records[name] = record
+    return records
 
 
 def summarise(example: Example, result: ReasoningResult, threshold: float) -> dict[str, Any]:
@@ -164,93 +190,115 @@ def summarise(example: Example, result: ReasoningResult, threshold: float) -> di
     }
 
 
+@dataclass
+class _Run:
+    """One PRM's result file: its settings, what it holds, and the PRM itself."""
+
+    prm: Any
+    stem: Path
+    settings: dict[str, Any]
+    records: dict[int, dict[str, Any]]
+    earlier: dict[str, Any]
+
+
 def run_benchmark(
     engine: ChatEngine,
     args: argparse.Namespace,
     device: str = "cpu",
     console: Console | None = None,
-) -> Path:
-    """Run (or resume) the benchmark on `engine`; returns the markdown's path. Raises Stopped on
-    Ctrl-C and ValueError / FileNotFoundError for what the user must fix."""
+) -> list[Path]:
+    """Run (or resume) the benchmark on `engine`; returns each PRM's markdown path. Raises
+    Stopped on Ctrl-C and ValueError / FileNotFoundError for what the user must fix."""
     console = console or Console(stderr=True)
     chosen = load_problems(
         args.dataset, args.num_problems, args.seed, args.data_dir, args.market_dir
     )
     if not chosen.problems:
         raise ValueError(f"no {args.dataset} problems found in {chosen.source}")
-    settings = run_settings(args, engine.model_id, chosen.split)
-    stem = output_stem(args.out_dir, args.dataset, args.prm)
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    previous = load_previous(stem.with_suffix(".json"), settings, args.restart)
-    records = {r["index"]: r for r in previous.get("problems", [])}
-    check_same_problems(records, chosen.problems)
-    todo = [i for i in range(len(chosen.problems)) if i not in records]
-    prm = load_prm(args.prm, engine=engine, device=device)
-    earlier = previous.get("meta", {})
+    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    runs: dict[str, _Run] = {}
+    for name in args.prm:
+        settings = run_settings(args, name, engine.model_id, chosen.split)
+        stem = output_stem(args.out_dir, args.dataset, name)
+        previous = load_previous(stem.with_suffix(".json"), settings, args.restart)
+        records = {r["index"]: r for r in previous.get("problems", [])}
+        check_same_problems(records, chosen.problems)
+        prm = load_prm(name, engine=engine, device=device)
+        runs[name] = _Run(prm, stem, settings, records, previous.get("meta", {}))
+    todo = [
+        i for i in range(len(chosen.problems)) if any(i not in r.records for r in runs.values())
+    ]
     started = time.perf_counter()
 
-    def save() -> None:
-        meta = _meta(chosen, settings, args, stem, len(records))
-        meta["elapsed_s"] = earlier.get("elapsed_s", 0.0) + time.perf_counter() - started
-        calls = (earlier.get("prm_calls") or 0) + getattr(prm, "num_judge_calls", 0)
+    def save(run: _Run) -> None:
+        meta = _meta(chosen, run.settings, args, run.stem, len(run.records))
+        meta["elapsed_s"] = run.earlier.get("elapsed_s", 0.0) + time.perf_counter() - started
+        calls = (run.earlier.get("prm_calls") or 0) + getattr(run.prm, "num_judge_calls", 0)
         meta["prm_calls"] = calls or None
-        write_results(stem, [records[i] for i in sorted(records)], meta)
-
-    if not todo:
-        save()
-        return stem.with_suffix(".md")
-    columns = progress_columns()
-    with Progress(*columns, console=console) as progress:
-        task = progress.add_task(
-            f"{args.dataset}/{args.prm}",
-            total=len(chosen.problems),
-            completed=len(records),
-            accuracy=_running_accuracy(records, args.n_max),
+        meta["run_with"] = sorted(
+            {*run.earlier.get("run_with", []), *args.prm} - {run.settings["prm"]}
         )
+        write_results(run.stem, [run.records[i] for i in sorted(run.records)], meta)
 
-        num_saved = len(records)
+    paths = [run.stem.with_suffix(".md") for run in runs.values()]
+    if not todo:
+        for run in runs.values():
+            save(run)
+        return paths
+    first = next(iter(runs.values()))
+    with Progress(*progress_columns(), console=console) as progress:
+        task = progress.add_task(
+            f"{args.dataset}/{'+'.join(args.prm)}",
+            total=len(chosen.problems),
+            completed=len(chosen.problems) - len(todo),
+            accuracy=_running_accuracy(first.records, args.n_max),
+        )
+        num_saved = len(chosen.problems) - len(todo)
 
-        def on_record(record: dict[str, Any]) -> None:
+        def on_records(index: int, records: dict[str, dict[str, Any]]) -> None:
             nonlocal num_saved
-            records[record["index"]] = record
-            save()
-            num_saved = len(records)  # a Ctrl-C inside save() leaves this one unsaved
-            progress.update(task, advance=1, accuracy=_running_accuracy(records, args.n_max))
+            for name, record in records.items():
+                if index not in runs[name].records:  # a resumed PRM keeps its own record
+                    runs[name].records[index] = record
+                    save(runs[name])
+            num_saved += 1  # a Ctrl-C inside save() leaves this one counted unsaved
+            progress.update(task, advance=1, accuracy=_running_accuracy(first.records, args.n_max))
 
+        prms = {name: run.prm for name, run in runs.items()}
         try:
-            _solve(engine, prm, chosen.problems, todo, args, on_record)
+            _solve(engine, prms, chosen.problems, todo, args, on_records)
         except KeyboardInterrupt:
             raise Stopped(num_saved, len(chosen.problems)) from None
-    return stem.with_suffix(".md")
+    return paths
 
 
 def _solve(
     engine: ChatEngine,
-    prm: Any,
+    prms: dict[str, Any],
     problems: list[Example],
     todo: list[int],
     args: argparse.Namespace,
-    on_record: Callable[[dict[str, Any]], None],
+    on_records: Callable[[int, dict[str, dict[str, Any]]], None],
 ) -> None:
-    """Run the `todo` problems, --concurrency at a time; hand each record over as it finishes
-    (in finish order: the caller stores them by index)."""
+    """Run the `todo` problems, --concurrency at a time; hand each problem's records over as it
+    finishes (in finish order: the caller stores them by index)."""
     pool = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="ar")
     try:
-        futures = {pool.submit(run_problem, engine, prm, problems[i], i, args): i for i in todo}
+        futures = {pool.submit(run_problem, engine, prms, problems[i], i, args): i for i in todo}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for future in finished:
                 index = futures[future]
                 try:
-                    record = future.result()
+                    records = future.result()
                 except Exception as exc:
                     raise ProblemFailed(
                         f"problem {index} ({problems[index].id}) failed: "
                         f"{type(exc).__name__}: {exc}; the finished problems are saved, rerun "
                         "to resume"
                     ) from exc
-                on_record(record)
+                on_records(index, records)
     finally:
         # In-flight problems cannot be interrupted mid-generation; start nothing new.
         pool.shutdown(wait=False, cancel_futures=True)
@@ -301,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         args.data_dir = args.data_dir or settings.benchmarks_dir or SHARED_DATA / "benchmarks"
         args.market_dir = args.market_dir or settings.market_snapshot or SHARED_DATA / "market"
         engine = create_engine(settings)
-        path = run_benchmark(engine, args, device=settings.device, console=console)
+        paths = run_benchmark(engine, args, device=settings.device, console=console)
     except (Stopped, ProblemFailed, EngineError, ValueError, FileNotFoundError) as exc:
         console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
         # Worker threads still in a generation would hold the exit until they finish (minutes
@@ -313,7 +361,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print("stopped; rerun the same command to resume")
         return 130
     engine.close()
-    print(path.read_text())
+    for path in paths:
+        print(path.read_text())
     return 0
 
 

@@ -16,7 +16,7 @@ from model.reasoning.prm import (
     aggregate_scores,
 )
 from model.reasoning.prm_factory import load_prm
-from model.reasoning.reason import reason, reselect
+from model.reasoning.reason import reason, rescore, reselect
 from model.reasoning.result import ReasoningResult, Rethink, Sample, Step
 from model.reasoning.steps import split_steps
 
@@ -38,6 +38,7 @@ __all__ = [
     "load_prm",
     "normalize_answer",
     "reason",
+    "rescore",
     "reselect",
     "rethink_trigger",
     "split_steps",

@@ -6,12 +6,13 @@ result.answer, result.chosen.steps, result.samples[i].rethinks, result.usage.gen
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
 from model.engine.types import ChatEngine
 from model.reasoning.ar_sampling import ar_sampling
-from model.reasoning.baselines import sample_solutions
+from model.reasoning.baselines import sample_solutions, score_samples
 from model.reasoning.config import NEEDS_PRM, Method, ReasoningConfig, Selection
 from model.reasoning.policy import Policy
 from model.reasoning.prm import ProcessRewardModel
@@ -104,6 +105,31 @@ def reselect(
         votes=votes,
         prm_name=result.prm_name,
         config=config,
+        elapsed_s=result.elapsed_s,
+    )
+
+
+def rescore(result: ReasoningResult, prm: ProcessRewardModel, context: str = "") -> ReasoningResult:
+    """The same whole-solution samples scored by another PRM (copies; `result` is unchanged);
+    `context` is what `reason()` was given.
+
+    Two PRMs compared on one set of samples differ only in their scores, and the policy's work is
+    paid once. AR-Sampling's paths cannot be rescored: the PRM decided how they grew.
+    """
+    if result.method is Method.AR:
+        raise ValueError("AR-Sampling paths depend on their PRM; run AR again with the other PRM")
+    samples = copy.deepcopy(result.samples)
+    score_samples(samples, result.question, context, prm, result.config)
+    chosen_index, answer, votes = choose(samples, result.config)
+    return ReasoningResult(
+        method=result.method,
+        question=result.question,
+        answer=answer,
+        chosen_index=chosen_index,
+        samples=samples,
+        votes=votes,
+        prm_name=prm.name,
+        config=result.config,
         elapsed_s=result.elapsed_s,
     )
 

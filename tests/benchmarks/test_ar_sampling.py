@@ -141,6 +141,27 @@ def test_one_problem_of_each_other_dataset(data_dirs, embedded_engine, tmp_path,
     assert "## Goals (issue 8)" in text and f"ar_sampling_{dataset}_verifier.png" in text
 
 
+def test_two_prms_score_the_same_samples_in_one_run(data_dirs, embedded_engine, tmp_path):
+    """--prm verifier --prm judge: one file each; greedy and the whole solutions are drawn once,
+    so every non-AR row is the same samples (same tokens), only their selection may differ."""
+    prms = ("--prm", "verifier", "--prm", "judge")
+    args = _args(data_dirs, tmp_path, "tooluse", "--num-problems", "1", *TINY, *prms)
+    paths = run_benchmark(embedded_engine, args)
+    assert [p.name for p in paths] == [
+        "ar_sampling_tooluse_verifier.md",
+        "ar_sampling_tooluse_judge.md",
+    ]
+    verifier, judge = (json.loads(p.with_suffix(".json").read_text()) for p in paths)
+    assert verifier["meta"]["run_with"] == ["judge"] and judge["meta"]["run_with"] == ["verifier"]
+    assert judge["meta"]["prm_calls"] > 0 and verifier["meta"]["prm_calls"] is None
+    assert judge["meta"]["settings"]["prm"] == "judge"
+    for key, entry in verifier["problems"][0]["methods"].items():
+        if not key.startswith("ar-"):
+            other = judge["problems"][0]["methods"][key]
+            assert entry["generated_tokens"] == other["generated_tokens"], key
+    assert "Run in one process with PRM judge" in paths[0].read_text()
+
+
 # -- the goal table, on records made by hand ---------------------------------------------------
 
 

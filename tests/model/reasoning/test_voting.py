@@ -80,3 +80,25 @@ def test_reselect_applies_another_rule_or_fewer_samples_to_the_same_draw():
         reselect(drawn, "ar")
     with pytest.raises(ValueError, match="only 4 samples"):
         reselect(drawn, "sc", num_samples=8)
+
+
+def test_rescore_gives_the_same_samples_another_prms_scores_and_choice():
+    from model.reasoning import ReasoningResult, load_prm, rescore, reselect
+    from model.reasoning.result import Step
+
+    texts = {"12": "## Step 1: 5 + 7 = 12\n\nThe answer is 12", "13": "## Step 1: 5 + 7 = 13"}
+    samples = [
+        Sample(i, texts[a], [Step(texts[a], 1)], a, None, TokenUsage(), FinishReason.STOP.value)
+        for i, a in enumerate(["13", "13", "12"])
+    ]
+    config = ReasoningConfig(method="sc", num_samples=3)
+    drawn = ReasoningResult(Method.SC, "5 + 7?", "13", 0, samples, {}, None, config)
+    with pytest.raises(ValueError, match="needs PRM-scored samples"):
+        reselect(drawn, "bon")
+    scored = rescore(drawn, load_prm("verifier"))
+    assert scored.prm_name == "verifier" and drawn.samples[0].score is None  # copies
+    assert scored.samples[2].score > scored.samples[0].score  # the wrong sum scores lower
+    assert reselect(scored, "sc").answer == "13" and reselect(scored, "bon").answer == "12"
+    ar = ReasoningResult(Method.AR, "q", "12", 2, samples, {}, None, config)
+    with pytest.raises(ValueError, match="depend on their PRM"):
+        rescore(ar, load_prm("verifier"))

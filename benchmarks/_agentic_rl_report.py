@@ -34,7 +34,13 @@ def markdown(report: dict[str, Any]) -> str:
         f"questions x G={config['group']} at T={config['temperature']}, best RL round chosen on "
         f"{config['dev_limit'] or 'all'} dev questions, {config['iterations']} RL rounds; "
         f"tool calls {config.get('tool_calls', 'constrained')} (free: as the model writes them, "
-        "no grammar), answers quoting the tools.",
+        "no grammar), answers quoting the tools; SFT warm start on the successful rollouts of "
+        + (
+            "the base agent with its tool-call grammar"
+            if config.get("sft_data") == "constrained" and config.get("tool_calls") == "free"
+            else "the base model (the same rollouts)"
+        )
+        + ".",
         "",
         "| model | test pass rate | valid-call rate | mean reward | perplexity (general text) |",
         "|---|---:|---:|---:|---:|",
@@ -46,6 +52,15 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| {label}{note} | {test['pass_rate']:.1%} | {test['valid_call_rate']:.1%} | "
             f"{test['mean_reward']:.3f} | {ppl['mean']:.3f} |"
+        )
+    sources = [("base model's rollouts", report["collect"])]
+    if report.get("sft_collect", report["collect"])["run_id"] != report["collect"]["run_id"]:
+        sources.append(("SFT source, with the grammar", report["sft_collect"]))
+    lines.append("")
+    for label, run in sources:
+        lines.append(
+            f"- {label}: {run['num_episodes']} train episodes, {run['pass_rate']:.1%} passed, "
+            f"{run['valid_call_rate']:.1%} valid calls."
         )
     lines += ["", "RL rounds (dev split):", "", "| round | dev pass rate | valid calls | steps |"]
     lines.append("|---|---:|---:|---:|")

@@ -2,7 +2,9 @@
 
 On the tool-use suite's test split, with the same questions and greedy decoding for every model:
 pass rate and valid-call rate of the base model, of the SFT warm start (imitating the successful
-episodes of G sampled rollouts per train question) and after K rounds of collect -> GRPO ->
+episodes of G sampled rollouts per train question; by default the base agent's rollouts with its
+tool-call grammar on, as the app runs it, so the model learns to write without the grammar the
+calls it makes with it) and after K rounds of collect -> GRPO ->
 evaluate on dev -> keep the best, started from the SFT model; general-text perplexity (the FinQA
 and GSM8K text the NQKV benchmark uses, model/nqkv/corpus.py) of each; reward and KL curves.
 Everything goes through the product's own code: eval runs (collect runs are eval runs of kind
@@ -10,6 +12,7 @@ Everything goes through the product's own code: eval runs (collect runs are eval
 
     python benchmarks/agentic_rl.py                    # the full configuration: ~6-8 h on 2 cores
     python benchmarks/agentic_rl.py --tool-calls constrained   # the agent with its grammar
+    python benchmarks/agentic_rl.py --sft-data free    # warm start from the free-call rollouts
     python benchmarks/agentic_rl.py --smoke            # a few minutes: checks the pipeline only
     python benchmarks/agentic_rl.py --gpu-throughput   # training tokens/s, 1.5B random init (CUDA)
 
@@ -124,11 +127,15 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     stages = Stages(work_dir)
     if not stages.done:
         stages.run("tool_calls", lambda: args.tool_calls)
-    recorded = stages.done.get("tool_calls", "constrained")  # work dirs from before the option
-    if recorded != args.tool_calls:
-        raise SystemExit(
-            f"{work_dir} holds a run with --tool-calls {recorded}; pass that, or another --work-dir"
-        )
+        stages.run("sft_data", lambda: args.sft_data)
+    # Work dirs from before these options: constrained calls, SFT on the agent's own rollouts.
+    for option, before in (("tool_calls", "constrained"), ("sft_data", "free")):
+        recorded = stages.done.get(option, before)
+        if recorded != getattr(args, option):
+            raise SystemExit(
+                f"{work_dir} holds a run with --{option.replace('_', '-')} {recorded}; pass that, "
+                "or another --work-dir"
+            )
     common = {"data": settings.market_snapshot, "seed": args.seed, "concurrency": args.concurrency}
     collect = RolloutSpec(
         split="train",
@@ -156,6 +163,16 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     rollouts = stages.run(
         "base_collect", lambda: on_test.run_collect(base_dir, collect_id).to_dict()
     )
+    sft_rollouts = rollouts
+    if args.sft_data == "constrained" and args.tool_calls == "free":
+        # The same agent with its grammar on, as the app runs it: its successful episodes are
+        # the model's own calls, which the warm start teaches it to write without the grammar.
+        with_grammar = bench_settings(work_dir, "constrained")
+        source = SuiteRollouts(with_grammar, collect, test, weights)
+        sft_id = stages.run_id("sft_collect", lambda: source.start_collect(base_dir))
+        sft_rollouts = stages.run(
+            "sft_collect", lambda: source.run_collect(base_dir, sft_id).to_dict()
+        )
     sft_dir = work_dir / "sft"
 
     def warm_start() -> dict[str, Any]:
@@ -163,7 +180,7 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
         try:
             result = train(
                 database,
-                rollouts["run_id"],
+                sft_rollouts["run_id"],
                 sft_dir,
                 config,
                 base_dir,
@@ -231,6 +248,7 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
             },
         },
         "collect": rollouts,
+        "sft_collect": sft_rollouts,
         "loop": loop["history"],
         "curves": str(
             curves.relative_to(Path.cwd()) if curves.is_relative_to(Path.cwd()) else curves
@@ -263,6 +281,13 @@ def main() -> None:
         default="free",
         help="the agent's calls as the model writes them (free), or grammar-constrained",
     )
+    parser.add_argument(
+        "--sft-data",
+        choices=("constrained", "free"),
+        default="constrained",
+        help="the warm start's episodes: the base agent with its tool-call grammar (the app's "
+        "default; its successes are the model's own calls), or the --tool-calls rollouts",
+    )
     args = parser.parse_args()
 
     import torch
@@ -294,6 +319,7 @@ def main() -> None:
             **sizes,
             "smoke": args.smoke,
             "tool_calls": args.tool_calls,
+            "sft_data": args.sft_data,
             "seed": args.seed,
             "temperature": settings.train_temperature,
             "sft_epochs": args.sft_epochs,

@@ -258,15 +258,16 @@ def run_benchmark(
         def on_records(index: int, records: dict[str, dict[str, Any]]) -> None:
             nonlocal num_saved
             for name, record in records.items():
-                if index not in runs[name].records:  # a resumed PRM keeps its own record
-                    runs[name].records[index] = record
-                    save(runs[name])
-            num_saved += 1  # a Ctrl-C inside save() leaves this one counted unsaved
+                runs[name].records[index] = record
+                save(runs[name])
+            num_saved += 1  # counted once every file has it: a Ctrl-C inside save() does not
             progress.update(task, advance=1, accuracy=_running_accuracy(first.records, args.n_max))
 
-        prms = {name: run.prm for name, run in runs.items()}
+        def missing(index: int) -> dict[str, Any]:  # the PRMs this problem still lacks
+            return {name: run.prm for name, run in runs.items() if index not in run.records}
+
         try:
-            _solve(engine, prms, chosen.problems, todo, args, on_records)
+            _solve(engine, missing, chosen.problems, todo, args, on_records)
         except KeyboardInterrupt:
             raise Stopped(num_saved, len(chosen.problems)) from None
     return paths
@@ -274,7 +275,7 @@ def run_benchmark(
 
 def _solve(
     engine: ChatEngine,
-    prms: dict[str, Any],
+    prms: Callable[[int], dict[str, Any]],
     problems: list[Example],
     todo: list[int],
     args: argparse.Namespace,
@@ -284,7 +285,7 @@ def _solve(
     finishes (in finish order: the caller stores them by index)."""
     pool = ThreadPoolExecutor(max_workers=args.concurrency, thread_name_prefix="ar")
     try:
-        futures = {pool.submit(run_problem, engine, prms, problems[i], i, args): i for i in todo}
+        futures = {pool.submit(run_problem, engine, prms(i), problems[i], i, args): i for i in todo}
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)

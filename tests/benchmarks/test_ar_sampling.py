@@ -146,7 +146,8 @@ def test_two_prms_score_the_same_samples_in_one_run(data_dirs, embedded_engine, 
     so every non-AR row is the same samples (same tokens), only their selection may differ."""
     prms = ("--prm", "verifier", "--prm", "judge")
     args = _args(data_dirs, tmp_path, "tooluse", "--num-problems", "1", *TINY, *prms)
-    paths = run_benchmark(embedded_engine, args)
+    engine = CountingEngine(embedded_engine)
+    paths = run_benchmark(engine, args)
     assert [p.name for p in paths] == [
         "ar_sampling_tooluse_verifier.md",
         "ar_sampling_tooluse_judge.md",
@@ -160,6 +161,10 @@ def test_two_prms_score_the_same_samples_in_one_run(data_dirs, embedded_engine, 
             other = judge["problems"][0]["methods"][key]
             assert entry["generated_tokens"] == other["generated_tokens"], key
     assert "Run in one process with PRM judge" in paths[0].read_text()
+    (paths[1].with_suffix(".json")).unlink()  # the judge's file lost: only the judge reruns
+    engine.prompts.clear()
+    run_benchmark(engine, args)
+    assert engine.prompts and json.loads(paths[0].with_suffix(".json").read_text()) == verifier
 
 
 # -- the goal table, on records made by hand ---------------------------------------------------

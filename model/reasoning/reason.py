@@ -7,6 +7,7 @@ result.answer, result.chosen.steps, result.samples[i].rethinks, result.usage.gen
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from typing import Any
 
@@ -121,16 +122,13 @@ def rescore(result: ReasoningResult, prm: ProcessRewardModel, context: str = "")
     samples = copy.deepcopy(result.samples)
     score_samples(samples, result.question, context, prm, result.config)
     chosen_index, answer, votes = choose(samples, result.config)
-    return ReasoningResult(
-        method=result.method,
-        question=result.question,
+    return dataclasses.replace(
+        result,
         answer=answer,
         chosen_index=chosen_index,
         samples=samples,
         votes=votes,
         prm_name=prm.name,
-        config=result.config,
-        elapsed_s=result.elapsed_s,
     )
 
 

@@ -7,6 +7,7 @@ episodes through model.training's public API. Every user error is one red line a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -182,9 +183,12 @@ def _train(
     progress = Progress(*progress_columns("info"), console=err_console)
     task = progress.add_task(f"{objective} -> {out.name}", total=None, info="")
 
+    is_main = os.environ.get("RANK", "0") == "0"  # launched as N processes, one of them talks
+
     def on_data(data: Any) -> None:
-        _print_data(data.summary())
-        progress.start()
+        if is_main:
+            _print_data(data.summary())
+            progress.start()
 
     def on_step(metrics: Any, total: int) -> None:
         progress.update(task, completed=metrics.step, total=total, info=_step_info(metrics))
@@ -204,6 +208,8 @@ def _train(
     finally:
         progress.stop()
         database.close()
+    if not is_main:
+        return
     resumed = f" (resumed at step {result.resumed_from_step})" if result.resumed_from_step else ""
     console.print(
         f"{result.steps} steps{resumed}, {result.num_tokens} trained tokens, "

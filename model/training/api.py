@@ -100,8 +100,11 @@ def train(
         on_data(data)
     policy = load_policy(source_dir, config, _device(config), tokenizer)
     identity = _identity(data, config, source_dir)
+    trainer = Trainer(policy, data, config, out_dir, identity, on_step)
+    # Under `accelerate launch`/torchrun every process has checked out_dir above; only now may
+    # the main one write to it (else another could find the fresh manifest and refuse).
+    trainer.accelerator.wait_for_everyone()
     if manifest is None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         manifest = {
             "run_id": data.run.id,
             "source_dir": str(source_dir),
@@ -110,8 +113,10 @@ def train(
             "data": data.summary(),
             "is_finished": False,
         }
-        _write_manifest(out_dir, manifest)
-    trainer = Trainer(policy, data, config, out_dir, identity, on_step)
+        if trainer.accelerator.is_main_process:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _write_manifest(out_dir, manifest)
+        trainer.accelerator.wait_for_everyone()
     outcome = trainer.run(resume=resume)
     plot = None
     if trainer.accelerator.is_main_process:

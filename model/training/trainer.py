@@ -5,8 +5,10 @@ Why not TRL's GRPOTrainer: it generates its own rollouts from prompts (even its 
 hook hands it prompts to sample), while our episodes are already logged, multi-turn, with tool
 results inside the prompts and behaviour logprobs from the engine that served them. What is left
 for a trainer is small (the numerics live in objective.py), so this loop stays a page long and
-uses accelerate for devices and processes: `accelerate launch` with an FSDP/DeepSpeed config
-splits each step's sequences over processes (each takes every world_size-th one).
+uses accelerate for devices and processes: `accelerate launch --config_file
+configs/accelerate/multi_gpu.yaml` (DDP; torchrun on CPU) splits each step's sequences over
+processes (each takes every world_size-th one). Sharded set-ups (FSDP, DeepSpeed ZeRO-3) would
+also need the full state dict gathered before the main process saves; that is not done here.
 
 Gradient accumulation is done by hand: each micro-batch's loss is its token sum divided by the
 completion tokens of the whole step (known in advance from the data order), times the process
@@ -72,7 +74,10 @@ class Trainer:
 
         self.policy, self.data, self.config, self.out_dir = policy, data, config, out_dir
         self.identity, self.on_step = identity, on_step
-        self.accelerator = Accelerator(cpu=config.device == "cpu")
+        # cpu=True also when "auto" finds no GPU: accelerate only sets up a multi-process CPU
+        # run (torchrun, gloo) when told cpu, and would otherwise train each process alone.
+        on_cpu = config.device == "cpu" or not torch.cuda.is_available()
+        self.accelerator = Accelerator(cpu=on_cpu)
         self.log = MetricsLog(out_dir)
         self.clip = ClipRange(config.clip_eps_low, config.clip_eps_high)
 
@@ -121,7 +126,8 @@ class Trainer:
         if checkpoint is not None:
             progress = self._restore(checkpoint, optimizer)
             resumed_from = progress.step
-        self.log.truncate_after(progress.step)
+        if accelerator.is_main_process:
+            self.log.truncate_after(progress.step)
         total = self.num_steps
         while progress.step < total:
             started = time.perf_counter()

@@ -111,6 +111,29 @@ def scripted_episode(
     )
 
 
+# Two groups of two KO questions, one right and one wrong answer in each: GRPO signal everywhere.
+TWO_GROUPS = [("a", 1.0, 56.97), ("a", 0.0, 55.1), ("b", 0.0, 12.5), ("b", 1.0, 13.0)]
+
+
+def save_two_groups(store: Any, tokenizer: Any, run_id: str) -> None:
+    """Log `TWO_GROUPS` as scripted episodes of run `run_id` (behaviour logprobs -2)."""
+    for group, score, close in TWO_GROUPS:
+        store.save(
+            scripted_episode(
+                tokenizer,
+                question=f"What was KO's close? ({group})",
+                ticker="KO",
+                day="2023-11-06",
+                close=close,
+                answer=f"KO closed at {close}.",
+                run_id=run_id,
+                group_id=group,
+                score=score,
+                logprob=-2.0,
+            )
+        )
+
+
 def sampled_episode(
     engine: Any,
     *,

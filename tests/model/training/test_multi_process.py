@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from core.db.session import open_database
 from core.trajectory import TrajectoryStore
-from tests.model.training.episodes import scripted_episode
+from tests.model.training.episodes import save_two_groups
 
 pytestmark = pytest.mark.timeout(600)
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
@@ -29,35 +29,7 @@ def _collect_run(data_dir: Path, tokenizer) -> str:
     database = open_database(f"sqlite:///{data_dir / 'huijin.db'}")
     store = TrajectoryStore(database)
     run_id = store.create_run("collect", name="two processes")
-    for group, score, close in [("a", 1.0, 56.97), ("a", 0.0, 55.1), ("b", 0.0, 12.5)]:
-        store.save(
-            scripted_episode(
-                tokenizer,
-                question=f"What was KO's close? ({group})",
-                ticker="KO",
-                day="2023-11-06",
-                close=close,
-                answer=f"KO closed at {close}.",
-                run_id=run_id,
-                group_id=group,
-                score=score,
-                logprob=-2.0,
-            )
-        )
-    store.save(  # a fourth episode, so group b has a better and a worse one
-        scripted_episode(
-            tokenizer,
-            question="What was KO's close? (b)",
-            ticker="KO",
-            day="2023-11-06",
-            close=13.0,
-            answer="KO closed at 13.0.",
-            run_id=run_id,
-            group_id="b",
-            score=1.0,
-            logprob=-2.0,
-        )
-    )
+    save_two_groups(store, tokenizer, run_id)
     database.close()
     return run_id
 

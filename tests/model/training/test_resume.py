@@ -14,7 +14,7 @@ from model.training.api import TrainingError, train
 from model.training.checkpoint import latest_checkpoint, load_training_state
 from model.training.config import TrainConfig
 from model.training.rewards import RewardWeights
-from tests.model.training.episodes import scripted_episode
+from tests.model.training.episodes import save_two_groups
 
 WEIGHTS = RewardWeights(outcome=1.0, format=0.0, grounding=0.0, step_cost=0.0)
 
@@ -27,25 +27,7 @@ class Crash(RuntimeError):
 def run_id(database, tokenizer):
     store = TrajectoryStore(database)
     run_id = store.create_run("collect", name="resume test")
-    for group, score, close in [
-        ("a", 1.0, 56.97),
-        ("a", 0.0, 55.1),
-        ("b", 0.0, 12.5),
-        ("b", 1.0, 13.0),
-    ]:
-        record = scripted_episode(
-            tokenizer,
-            question=f"What was KO's close? ({group})",
-            ticker="KO",
-            day="2023-11-06",
-            close=close,
-            answer=f"KO closed at {close}.",
-            run_id=run_id,
-            group_id=group,
-            score=score,
-            logprob=-2.0,
-        )
-        store.save(record)
+    save_two_groups(store, tokenizer, run_id)
     return run_id
 
 

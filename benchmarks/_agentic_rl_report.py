@@ -23,6 +23,8 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
 
 def markdown(report: dict[str, Any]) -> str:
     config = report["config"]
+    sft_source = report.get("sft_collect", report["collect"])
+    sft_with_grammar = sft_source["run_id"] != report["collect"]["run_id"]
     lines = [
         f"Agentic RL on `{report['model_id']}` ({report['machine']}, load average at start "
         f"{report['load_average_start']}), {report['date']}"
@@ -37,7 +39,7 @@ def markdown(report: dict[str, Any]) -> str:
         "no grammar), answers quoting the tools; SFT warm start on the successful rollouts of "
         + (
             "the base agent with its tool-call grammar"
-            if config.get("sft_data") == "constrained" and config.get("tool_calls") == "free"
+            if sft_with_grammar
             else "the base model (the same rollouts)"
         )
         + ".",
@@ -54,8 +56,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"{test['mean_reward']:.3f} | {ppl['mean']:.3f} |"
         )
     sources = [("base model's rollouts", report["collect"])]
-    if report.get("sft_collect", report["collect"])["run_id"] != report["collect"]["run_id"]:
-        sources.append(("SFT source, with the grammar", report["sft_collect"]))
+    if sft_with_grammar:
+        sources.append(("SFT source, with the grammar", sft_source))
     lines.append("")
     for label, run in sources:
         lines.append(

@@ -116,7 +116,6 @@ def train(
         if trainer.accelerator.is_main_process:
             out_dir.mkdir(parents=True, exist_ok=True)
             _write_manifest(out_dir, manifest)
-        trainer.accelerator.wait_for_everyone()
     outcome = trainer.run(resume=resume)
     plot = None
     if trainer.accelerator.is_main_process:

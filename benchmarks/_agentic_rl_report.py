@@ -55,6 +55,14 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {label}{note} | {test['pass_rate']:.1%} | {test['valid_call_rate']:.1%} | "
             f"{test['mean_reward']:.3f} | {ppl['mean']:.3f} |"
         )
+    last = report.get("last_round")
+    if last:
+        test = last["test"]
+        lines.append(
+            f"| RL round {last['iteration']}, the last (not chosen on dev; shown, never used to "
+            f"choose) | {test['pass_rate']:.1%} | {test['valid_call_rate']:.1%} | "
+            f"{test['mean_reward']:.3f} | - |"
+        )
     sources = [("base model's rollouts", report["collect"])]
     if sft_with_grammar:
         sources.append(("SFT source, with the grammar", sft_source))
@@ -64,17 +72,24 @@ def markdown(report: dict[str, Any]) -> str:
             f"- {label}: {run['num_episodes']} train episodes, {run['pass_rate']:.1%} passed, "
             f"{run['valid_call_rate']:.1%} valid calls."
         )
-    lines += ["", "RL rounds (dev split):", "", "| round | dev pass rate | valid calls | steps |"]
-    lines.append("|---|---:|---:|---:|")
+    lines += [
+        "",
+        "RL rounds (each trains the best model so far on its own rollouts; chosen on dev):",
+        "",
+        "| round | rollouts passed (train, T=0.8) | steps | dev pass rate | dev valid calls |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for entry in report["loop"]:
         score = entry.get("score") or {}
         steps = entry.get("train", {}).get("steps", "-")
+        collected = entry.get("collect")
+        passed = f"{collected['pass_rate']:.1%}" if collected else "-"
         if not score:
-            lines.append(f"| {entry.get('iteration', 0)} | skipped: no signal | | |")
+            lines.append(f"| {entry.get('iteration', 0)} | {passed} | skipped: no signal | | |")
             continue
         lines.append(
-            f"| {entry.get('iteration', 0)} | {score['pass_rate']:.1%} | "
-            f"{score['valid_call_rate']:.1%} | {steps} |"
+            f"| {entry.get('iteration', 0)} | {passed} | {steps} | {score['pass_rate']:.1%} | "
+            f"{score['valid_call_rate']:.1%} |"
         )
     lines += [
         "",

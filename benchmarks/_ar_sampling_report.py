@@ -117,13 +117,20 @@ def _acc(row: dict[str, Any]) -> str:
     return f"{row['accuracy']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
 
 
-def _shared_note(others: list[str]) -> str:
-    if not others:
-        return ""
-    return (
-        f" Run in one process with PRM {', '.join(others)}: greedy and the whole solutions are "
-        "the same samples, scored by each PRM, and the time above covers both."
+def _shared_note(shared: dict[str, int], num_done: int) -> str:
+    """Which other PRM's file scores the same greedy and whole-solution samples, on how many
+    problems (drawn once in one process; its time is counted in both files)."""
+    return "".join(
+        f" On {count} of the {num_done} problems, greedy and the whole solutions are the very "
+        f"samples PRM {name} scored (drawn once, in one process; the time above covers both)."
+        for name, count in sorted(shared.items())
     )
+
+
+def _as_counts(run_with: Any) -> dict[str, int]:
+    """meta["run_with"]: {prm: problems sharing samples}; files from before it counted them
+    hold a bare list of PRM names, which says nothing per problem, so it is not repeated."""
+    return run_with if isinstance(run_with, dict) else {}
 
 
 def markdown(
@@ -147,7 +154,7 @@ def markdown(
         'N_max samples; AR at N its first N paths. A rethink "passed" when the redone step '
         "scored at or above p (the proxy for a rethink fixing a wrong step)."
         + (f" The judge PRM made {meta['prm_calls']} calls." if meta.get("prm_calls") else "")
-        + _shared_note(meta.get("run_with") or []),
+        + _shared_note(_as_counts(meta.get("run_with")), meta["num_problems_done"]),
         "",
         "| method@N | accuracy [95% CI] | correct | generated tokens / problem "
         "| prompt tokens / problem | rethinks / problem | rethinks whose redo passed p |",

@@ -42,6 +42,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -230,14 +231,15 @@ def run_benchmark(
     ]
     started = time.perf_counter()
 
+    worked: set[str] = set()  # the PRMs that scored a problem in this invocation
+
     def save(run: _Run) -> None:
         meta = _meta(chosen, run.settings, args, run.stem, len(run.records))
-        meta["elapsed_s"] = run.earlier.get("elapsed_s", 0.0) + time.perf_counter() - started
+        now = time.perf_counter() - started if run.settings["prm"] in worked else 0.0
+        meta["elapsed_s"] = run.earlier.get("elapsed_s", 0.0) + now
         calls = (run.earlier.get("prm_calls") or 0) + getattr(run.prm, "num_judge_calls", 0)
         meta["prm_calls"] = calls or None
-        meta["run_with"] = sorted(
-            {*run.earlier.get("run_with", []), *args.prm} - {run.settings["prm"]}
-        )
+        meta["run_with"] = shared_samples(run, runs)
         write_results(run.stem, [run.records[i] for i in sorted(run.records)], meta)
 
     paths = [run.stem.with_suffix(".md") for run in runs.values()]
@@ -257,8 +259,11 @@ def run_benchmark(
 
         def on_records(index: int, records: dict[str, dict[str, Any]]) -> None:
             nonlocal num_saved
+            samples_id = uuid.uuid4().hex[:12]  # one draw of greedy + whole solutions
             for name, record in records.items():
-                runs[name].records[index] = record
+                runs[name].records[index] = {**record, "samples_id": samples_id}
+                worked.add(name)
+            for name in records:  # after all are in: each file counts the samples it shares
                 save(runs[name])
             num_saved += 1  # counted once every file has it: a Ctrl-C inside save() does not
             progress.update(task, advance=1, accuracy=_running_accuracy(first.records, args.n_max))
@@ -270,7 +275,29 @@ def run_benchmark(
             _solve(engine, missing, chosen.problems, todo, args, on_records)
         except KeyboardInterrupt:
             raise Stopped(num_saved, len(chosen.problems)) from None
+    for run in runs.values():  # a PRM that drew nothing here: its shared-sample count may drop
+        if run.settings["prm"] not in worked:
+            save(run)
     return paths
+
+
+def shared_samples(run: _Run, runs: dict[str, _Run]) -> dict[str, int]:
+    """For each other PRM of this invocation, on how many problems its file scores the very
+    greedy and whole-solution samples this file does (drawn once, in one process). A PRM that
+    ran later on its own, e.g. after its file was lost, drew new samples and does not count."""
+    shared = {}
+    for name, other in runs.items():
+        if other is run:
+            continue
+        count = sum(
+            1
+            for index, record in run.records.items()
+            if record.get("samples_id")
+            and record.get("samples_id") == other.records.get(index, {}).get("samples_id")
+        )
+        if count:
+            shared[name] = count
+    return shared
 
 
 def _solve(

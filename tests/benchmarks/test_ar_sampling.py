@@ -153,18 +153,25 @@ def test_two_prms_score_the_same_samples_in_one_run(data_dirs, embedded_engine, 
         "ar_sampling_tooluse_judge.md",
     ]
     verifier, judge = (json.loads(p.with_suffix(".json").read_text()) for p in paths)
-    assert verifier["meta"]["run_with"] == ["judge"] and judge["meta"]["run_with"] == ["verifier"]
+    assert verifier["meta"]["run_with"] == {"judge": 1} and judge["meta"]["run_with"] == {
+        "verifier": 1
+    }
     assert judge["meta"]["prm_calls"] > 0 and verifier["meta"]["prm_calls"] is None
     assert judge["meta"]["settings"]["prm"] == "judge"
     for key, entry in verifier["problems"][0]["methods"].items():
         if not key.startswith("ar-"):
             other = judge["problems"][0]["methods"][key]
             assert entry["generated_tokens"] == other["generated_tokens"], key
-    assert "Run in one process with PRM judge" in paths[0].read_text()
+    assert "very samples PRM judge scored" in paths[0].read_text()
     (paths[1].with_suffix(".json")).unlink()  # the judge's file lost: only the judge reruns
     engine.prompts.clear()
     run_benchmark(engine, args)
-    assert engine.prompts and json.loads(paths[0].with_suffix(".json").read_text()) == verifier
+    assert engine.prompts
+    rerun = [json.loads(p.with_suffix(".json").read_text()) for p in paths]
+    assert rerun[0]["problems"] == verifier["problems"]
+    # New samples for the judge: neither file claims to share them any more.
+    assert rerun[0]["meta"]["run_with"] == {} and rerun[1]["meta"]["run_with"] == {}
+    assert "very samples" not in paths[0].read_text()
 
 
 # -- the goal table, on records made by hand ---------------------------------------------------

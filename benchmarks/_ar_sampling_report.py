@@ -127,12 +127,6 @@ def _shared_note(shared: dict[str, int], num_done: int) -> str:
     )
 
 
-def _as_counts(run_with: Any) -> dict[str, int]:
-    """meta["run_with"]: {prm: problems sharing samples}; files from before it counted them
-    hold a bare list of PRM names, which says nothing per problem, so it is not repeated."""
-    return run_with if isinstance(run_with, dict) else {}
-
-
 def markdown(
     rows: list[dict[str, Any]], goal_rows: list[dict[str, Any]], meta: dict[str, Any]
 ) -> str:
@@ -154,7 +148,7 @@ def markdown(
         'N_max samples; AR at N its first N paths. A rethink "passed" when the redone step '
         "scored at or above p (the proxy for a rethink fixing a wrong step)."
         + (f" The judge PRM made {meta['prm_calls']} calls." if meta.get("prm_calls") else "")
-        + _shared_note(_as_counts(meta.get("run_with")), meta["num_problems_done"]),
+        + _shared_note(meta.get("run_with") or {}, meta["num_problems_done"]),
         "",
         "| method@N | accuracy [95% CI] | correct | generated tokens / problem "
         "| prompt tokens / problem | rethinks / problem | rethinks whose redo passed p |",

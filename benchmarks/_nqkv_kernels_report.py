@@ -71,6 +71,50 @@ def _decode_table(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _tile_row(row: dict[str, Any], default: float | None) -> str:
+    if "skipped" in row:
+        return f"| {row['tile']} | skipped: {row['skipped']} | |"
+    ratio = f"{default / row['latency_us']:.2f}x" if default else "-"
+    return f"| {row['tile']} | {_fmt(row['latency_us'])} | {ratio} |"
+
+
+def _timed_sections(payload: dict[str, Any]) -> list[str]:
+    """The GPU sections this run timed (`--sections` may leave some out)."""
+    lines: list[str] = []
+    if payload.get("decode"):
+        lines += ["## Decode attention (one layer)", "", *_decode_table(payload["decode"]), ""]
+        lines += [
+            "fp16 rows read a contiguous (batch, context, kv heads, head_dim) cache through "
+            "torch SDPA with GQA; NQKV rows read the paged cache (random block order). GB/s = "
+            "K/V bytes read / latency.",
+            "",
+        ]
+    if payload.get("store"):
+        lines += [
+            "## Quantize-and-store",
+            "",
+            "| bits | tokens a call | latency (µs) | tokens/s | bit-exact vs torch |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r['bits']} | {r['num_tokens']} | {_fmt(r['latency_us'])} | "
+            f"{_fmt(r['tokens_per_s'], 0)} | {r['exact']} |"
+            for r in payload["store"]
+        ]
+        lines.append("")
+    if sweep := payload.get("tile_sweep"):
+        lines += [
+            "## Decode tile sweep (NQKV-4, batch 8, 32k context; the first row is the default)",
+            "",
+            "| tile | latency (µs) | vs default |",
+            "|---|---|---|",
+        ]
+        default = sweep[0].get("latency_us")
+        lines += [_tile_row(row, default) for row in sweep]
+        lines.append("")
+    return lines
+
+
 def _goal_lines(payload: dict[str, Any]) -> list[str]:
     rows = [r for r in payload["decode"] if not r.get("skipped")]
     at_32k = [r for r in rows if r["method"] == "nqkv4" and r["context"] == 32768]
@@ -104,6 +148,8 @@ def markdown(payload: dict[str, Any], command: str) -> str:
         f"NQKV group {shape['group_size']}, page {shape['block_size']} tokens; random data.",
         "",
     ]
+    if payload["timed"] and not payload.get("complete"):
+        lines += ["**Partial run**: it stopped before every section was measured.", ""]
     if not payload["timed"]:
         lines += [
             "No GPU: the kernels ran in triton's CPU interpreter on small shapes, for correctness "
@@ -118,25 +164,7 @@ def markdown(payload: dict[str, Any], command: str) -> str:
         ]
         lines.append("")
     else:
-        lines += ["## Decode attention (one layer)", "", *_decode_table(payload["decode"]), ""]
-        lines += [
-            "fp16 rows read a contiguous (batch, context, kv heads, head_dim) cache through "
-            "torch SDPA with GQA; NQKV rows read the paged cache (random block order). GB/s = "
-            "K/V bytes read / latency.",
-            "",
-            "## Quantize-and-store",
-            "",
-            "| bits | tokens a call | latency (µs) | tokens/s | bit-exact vs torch |",
-            "|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r['bits']} | {r['num_tokens']} | {_fmt(r['latency_us'])} | "
-            f"{_fmt(r['tokens_per_s'], 0)} | {r['exact']} |"
-            for r in payload["store"]
-        ]
-        lines += ["", "## Decode tile sweep (NQKV-4)", "", "| tile | latency (µs) |", "|---|---|"]
-        lines += [f"| {r['tile']} | {_fmt(r['latency_us'])} |" for r in payload["tile_sweep"]]
-        lines.append("")
+        lines += _timed_sections(payload)
     resident = payload["resident_tokens"]
     lines += [
         f"## Tokens resident in {resident['budget_gib']} GiB of KV cache (all layers, from page bytes)",
@@ -149,6 +177,6 @@ def markdown(payload: dict[str, Any], command: str) -> str:
             f"| {name} | {resident[f'bytes_per_token_{name}']:,} | {resident[name]:,} | "
             f"{resident[f'ratio_{name}']:.2f}x |"
         )
-    if payload["timed"]:
+    if payload.get("decode"):
         lines += ["", "## Goals", "", *_goal_lines(payload)]
     return "\n".join(lines) + "\n"

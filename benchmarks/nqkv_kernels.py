@@ -13,6 +13,7 @@ repo. Writes nqkv_kernels.json and nqkv_kernels.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -42,9 +43,20 @@ SHAPE = {
     "group_size": 64,
     "block_size": 16,
 }
+SECTIONS = ("decode", "store", "tiles")
 CONTEXTS = (1024, 4096, 16384, 32768, 65536, 131072)
 BATCHES = (1, 8, 32)
-TILES = (DecodeTile(), DecodeTile(64, 4, 1), DecodeTile(32, 2, 2), DecodeTile(128, 8, 2))
+# Every (tokens a loop, warps, pipeline stages) the sweep times; the default tile first.
+TILES = (
+    DecodeTile(),
+    *(
+        DecodeTile(block_n, warps, stages, lut)
+        for lut, block_n, warps, stages in itertools.product(
+            ("byte", "code"), (32, 64, 128), (2, 4, 8), (1, 2)
+        )
+        if DecodeTile(block_n, warps, stages, lut) != DecodeTile()
+    ),
+)
 
 
 def layout(bits: int, num_kv_heads: int | None = None) -> PagedNQKVLayout:
@@ -147,7 +159,11 @@ def bench_shape(batch: int, context: int, quick: bool, peak: float | None) -> li
         paged = layout(bits)
         args = (query, cache, block_table, seq_lens, paged, scale)
         out = nqkv_decode_attention(*args, max_seq_len=context)
-        error = (out.float() - reference_decode_attention(*args).float()).abs().max().item()
+        try:  # the float32 reference holds the whole dequantized cache
+            error = (out.float() - reference_decode_attention(*args).float()).abs().max().item()
+        except torch.OutOfMemoryError:
+            error = None
+            torch.cuda.empty_cache()
         latency = time_us(lambda a=args: nqkv_decode_attention(*a, max_seq_len=context), quick)
         nqkv_bytes = 2 * batch * context * paged.num_kv_heads * paged.row_bytes
         rows.append(
@@ -203,7 +219,7 @@ def bench_store(quick: bool) -> list[dict]:
 
 
 def bench_tiles(quick: bool) -> list[dict]:
-    """Decode latency of a few launch shapes at batch 8, 32k context, 4 bits."""
+    """Decode latency of every TILES launch shape at batch 8, 32k context, 4 bits."""
     batch, context = 8, 32768
     shape = (batch, context, SHAPE["num_kv_heads"], SHAPE["head_size"])
     key = torch.randn(shape, device="cuda", dtype=torch.float16)
@@ -212,10 +228,16 @@ def bench_tiles(quick: bool) -> list[dict]:
     query = torch.randn(batch, SHAPE["num_heads"], SHAPE["head_size"], device="cuda").half()
     seq_lens = torch.full((batch,), context, dtype=torch.int32, device="cuda")
     args = (query, cache, block_table, seq_lens, layout(4), SHAPE["head_size"] ** -0.5)
+    expected = nqkv_decode_attention(*args, max_seq_len=context).float()
     rows = []
     for tile in TILES:
         run = lambda t=tile: nqkv_decode_attention(*args, max_seq_len=context, tile=t)  # noqa: E731
-        rows.append({"tile": str(tile), "latency_us": time_us(run, quick)})
+        try:
+            difference = (run().float() - expected).abs().max().item()
+            rows.append({"tile": str(tile), "latency_us": time_us(run, quick)})
+            rows[-1]["max_abs_diff_vs_default"] = difference
+        except Exception as error:  # e.g. triton's OutOfResources: shared memory, registers
+            rows.append({"tile": str(tile), "skipped": str(error).splitlines()[0][:80]})
     return rows
 
 
@@ -272,34 +294,54 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="contexts 1k and 32k, batch 1 and 8")
     parser.add_argument("--out", type=Path, default=BENCHMARKS_DIR / "results", help="output dir")
     parser.add_argument("--budget-gib", type=float, default=40.0, help="KV memory for capacity")
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=SECTIONS,
+        help="GPU sections to time (default: all)",
+    )
     args = parser.parse_args(argv)
     timed = torch.cuda.is_available()
     device = torch.cuda.get_device_name() if timed else "cpu (TRITON_INTERPRET=1)"
+    command = "python benchmarks/nqkv_kernels.py" + (" --quick" if args.quick else "")
+    if tuple(args.sections) != SECTIONS:
+        command += " --sections " + " ".join(args.sections)
     payload: dict[str, Any] = {
         "device": device,
         "machine": machine_info(device),
         "timed": timed,
         "quick": args.quick,
+        "command": command,
         "shape": SHAPE,
         "resident_tokens": resident_tokens(args.budget_gib),
     }
+    args.out.mkdir(parents=True, exist_ok=True)
+    json_path = args.out / "nqkv_kernels.json"
+
+    def save() -> None:  # after every section, so a run cut short keeps what it measured
+        json_path.write_text(json.dumps(payload, indent=2) + "\n")
+
     if timed:
         contexts = (1024, 32768) if args.quick else CONTEXTS
         batches = (1, 8) if args.quick else BATCHES
         peak = payload["machine"]["peak_hbm_bytes_per_s"]
         payload["decode"] = []
-        for context in contexts:
+        for context in contexts if "decode" in args.sections else ():
             for batch in batches:
                 payload["decode"] += bench_shape(batch, context, args.quick, peak)
                 torch.cuda.empty_cache()
+                save()
                 print(f"decode batch {batch} context {context}: done", file=sys.stderr)
-        payload["store"] = bench_store(args.quick)
-        payload["tile_sweep"] = bench_tiles(args.quick)
+        if "store" in args.sections:
+            payload["store"] = bench_store(args.quick)
+            save()
+        if "tiles" in args.sections:
+            payload["tile_sweep"] = bench_tiles(args.quick)
     else:
         payload["correctness"] = interpreter_correctness()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "nqkv_kernels.json").write_text(json.dumps(payload, indent=2) + "\n")
-    command = "python benchmarks/nqkv_kernels.py" + (" --quick" if args.quick else "")
+    payload["complete"] = True
+    save()
     report = markdown(payload, command)
     (args.out / "nqkv_kernels.md").write_text(report)
     print(report)

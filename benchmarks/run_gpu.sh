@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# The NQKV kernels' GPU checks in one go: the `gpu` tests, then the benchmark.
+# Every GPU check of this repo in one go: the `gpu` tests, the agentic-RL training throughput,
+# then the NQKV kernel benchmark.
 #
 #   bash benchmarks/run_gpu.sh            # results in benchmarks/results/, logs in a temp dir
 #   OUT=dir bash benchmarks/run_gpu.sh    # everything in dir
-#   QUICK=1 bash benchmarks/run_gpu.sh    # smoke run of the benchmark
+#   QUICK=1 bash benchmarks/run_gpu.sh    # smoke run of the NQKV benchmark
+#   TESTS_LIMIT=120 THROUGHPUT_LIMIT=200 KERNELS_LIMIT=300 bash benchmarks/run_gpu.sh
+#                                         # seconds each step may run (default: no limit)
 #
-# Needs only python3 with torch (CUDA) + triton >= 3.4 + pytest, and this repo (no install: the
-# repo root goes on PYTHONPATH). Writes gpu_tests.log, gpu_tests.xml, nqkv_kernels.{json,md} and
-# benchmark.log. Exits non-zero when the tests or the benchmark fail.
+# The tests and the kernel benchmark need only python3 with torch (CUDA) + triton >= 3.4 + pytest,
+# and this repo (no install: the repo root goes on PYTHONPATH). The throughput step runs
+# benchmarks/agentic_rl.py, which imports the app's packages (`pip install -e .`, or at least
+# pydantic, pydantic-settings, SQLAlchemy, alembic, httpx2 beside transformers, peft, accelerate);
+# SKIP_THROUGHPUT=1 leaves it out. Writes gpu_tests.log, gpu_tests.xml, throughput.log,
+# agentic_rl_throughput.{json,md}, benchmark.log and nqkv_kernels.{json,md}. Exits non-zero when
+# a step fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS="${OUT:-benchmarks/results}"
@@ -24,12 +31,25 @@ print(f"device: {torch.cuda.get_device_name() if torch.cuda.is_available() else 
 PY
 
 # --confcutdir: only this package's conftest (the repo-wide one needs the app's dependencies).
-"$PYTHON" -m pytest -m gpu -q -p no:cacheprovider --confcutdir=tests/model/nqkv/kernels \
-    --junitxml="$LOGS/gpu_tests.xml" tests/model/nqkv/kernels 2>&1 | tee -a "$LOGS/gpu_tests.log"
+timeout "${TESTS_LIMIT:-0}" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider \
+    --confcutdir=tests/model/nqkv/kernels --junitxml="$LOGS/gpu_tests.xml" \
+    tests/model/nqkv/kernels 2>&1 | tee -a "$LOGS/gpu_tests.log"
 tests_status=${PIPESTATUS[0]}
 
-"$PYTHON" benchmarks/nqkv_kernels.py --out "$RESULTS" ${QUICK:+--quick} 2>&1 | tee "$LOGS/benchmark.log"
+throughput_status=0
+if [[ -z "${SKIP_THROUGHPUT:-}" ]]; then
+    timeout "${THROUGHPUT_LIMIT:-0}" "$PYTHON" benchmarks/agentic_rl.py --gpu-throughput \
+        --threads 8 2>&1 | tee "$LOGS/throughput.log"
+    throughput_status=${PIPESTATUS[0]}
+    if [[ "$RESULTS" != benchmarks/results ]]; then
+        cp benchmarks/results/agentic_rl_throughput.* "$RESULTS"/ 2>/dev/null
+    fi
+fi
+
+timeout "${KERNELS_LIMIT:-0}" "$PYTHON" benchmarks/nqkv_kernels.py --out "$RESULTS" \
+    ${QUICK:+--quick} 2>&1 | tee "$LOGS/benchmark.log"
 bench_status=${PIPESTATUS[0]}
 
-echo "gpu tests exit ${tests_status}, benchmark exit ${bench_status}; results in $RESULTS, logs in $LOGS"
-exit $(( tests_status || bench_status ))
+echo "exit codes: gpu tests ${tests_status}, throughput ${throughput_status}," \
+    "kernel benchmark ${bench_status}; results in $RESULTS, logs in $LOGS"
+exit $(( tests_status || throughput_status || bench_status ))

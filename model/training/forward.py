@@ -81,14 +81,22 @@ def collate(
 
 
 def completion_logits(model: Any, batch: Batch) -> torch.Tensor:
-    """(num_completion_tokens, vocab) logits at the kept positions, in the model's dtype."""
+    """(num_completion_tokens, vocab) logits at the kept positions, in the model's dtype.
+
+    The LM head runs only from the first kept position on (an int `logits_to_keep`, which every
+    transformers release since 4.45 takes; a boolean mask is newer), so a long prompt costs no
+    (prompt, vocab) logits.
+    """
+    kept_columns = batch.keep.any(dim=0).nonzero()
+    first = int(kept_columns[0]) if len(kept_columns) else batch.keep.shape[1] - 1
+    trailing = batch.keep.shape[1] - first
     output = model(
         input_ids=batch.input_ids,
         attention_mask=batch.attention_mask,
-        logits_to_keep=batch.keep,
+        logits_to_keep=trailing,
         use_cache=False,
     )
     logits = output.logits
-    if logits.dim() == 3:  # a model that ignores logits_to_keep returns every position
-        logits = logits[batch.keep]
-    return logits
+    # A model that ignores logits_to_keep returns every position.
+    keep = batch.keep if logits.shape[1] == batch.keep.shape[1] else batch.keep[:, -trailing:]
+    return logits[keep]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -21,7 +22,7 @@ from model.nqkv.kernels.checks import (
     row_alignment,
 )
 from model.nqkv.kernels.layout import PagedNQKVLayout
-from model.nqkv.kernels.loader import byte_lut, select_kernels
+from model.nqkv.kernels.loader import byte_lut, code_lut, select_kernels
 from model.nqkv.kernels.reference import reference_decode_attention
 
 MIN_TOKENS_PER_SPLIT = 256  # below this a split's fixed cost outweighs its parallelism
@@ -31,19 +32,25 @@ CPU_PROGRAMS = 8  # the interpreter has no SMs to fill; keep its grids small
 
 @dataclass(frozen=True)
 class DecodeTile:
-    """Launch shape of the split kernel (a tuning knob; the benchmark compares a few).
+    """Launch shape and dequant table of the split kernel (benchmarks/nqkv_kernels.py sweeps them).
 
-    The default holds a (64 tokens x head_size) tile of K and of V with 4 warps; compiled by ptxas
-    for sm_90 at head_size 128 it uses about 140 registers a thread, without spills.
+    The default, a (64 tokens x head_size) tile of K and of V with 4 warps, no software
+    pipelining and the per-code table, is from the H200 sweep in
+    benchmarks/results/nqkv_kernels_tiles.md: 3.4x faster than the earlier default (2 stages,
+    byte table) at batch 8 and 32k context, within 12% of the fastest shape there, and the same
+    with 1 or 2 stages. Pipelining the byte table's gathers made every shape but one 2-3x slower.
     """
 
     block_n: int = 64  # tokens a loop iteration (several pages when pages are small); >= 16
     num_warps: int = 4
-    num_stages: int = 2  # software pipelining of the page loads
+    num_stages: int = 1  # software pipelining of the page loads (2 was 3.4x slower on an H200)
+    lut: Literal["byte", "code"] = "code"  # dequant table: per code, or per packed byte
 
     def __post_init__(self) -> None:
         if self.block_n < 16 or self.block_n & (self.block_n - 1):
             raise ValueError(f"block_n {self.block_n} must be a power of two >= 16 (tl.dot)")
+        if self.lut not in ("byte", "code"):
+            raise ValueError(f"lut {self.lut!r} must be 'byte' or 'code'")
 
 
 def default_num_splits(
@@ -112,7 +119,8 @@ def nqkv_decode_attention(
     tile = tile or DecodeTile()
     queries_per_kv = num_heads // layout.num_kv_heads
     interpreted = kernels.__name__.endswith("interpreted")
-    lut = byte_lut(layout.bits, _dot_dtype(query.dtype, interpreted), kv_cache.device)
+    make_lut = code_lut if tile.lut == "code" else byte_lut
+    lut = make_lut(layout.bits, _dot_dtype(query.dtype, interpreted), kv_cache.device)
     # (seq, head, split[, head_size]) fp32 partials of the split kernel.
     part_shape = (num_seqs, num_heads, num_splits)
     part_out = torch.empty(
@@ -144,6 +152,7 @@ def nqkv_decode_attention(
         QUERIES_PER_KV=queries_per_kv,
         QUERIES_PAD=max(16, _next_power_of_2(queries_per_kv)),
         ROW_ALIGN=row_alignment(kv_cache),
+        LUT_PER_CODE=tile.lut == "code",
         num_warps=tile.num_warps,
         num_stages=tile.num_stages,
     )

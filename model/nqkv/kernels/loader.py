@@ -131,3 +131,9 @@ def byte_lut(bits: int, dtype: torch.dtype, device: torch.device) -> torch.Tenso
     all_bytes = torch.arange(256, dtype=torch.int32).to(torch.uint8).unsqueeze(-1)
     codes = unpack_codes(all_bytes, bits, codes_per_byte).long()  # (256, codes_per_byte)
     return codebook("nf", bits)[codes].to(dtype).contiguous().to(device)
+
+
+@functools.cache
+def code_lut(bits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(2^bits,) table: the level of each code (the kernels' LUT_PER_CODE mode)."""
+    return codebook("nf", bits).to(dtype).contiguous().to(device)

@@ -52,6 +52,7 @@ def _dequantize_rows(
     HEAD: tl.constexpr,
     GROUP: tl.constexpr,
     BLOCK_N: tl.constexpr,
+    LUT_PER_CODE: tl.constexpr = False,
 ):
     """(BLOCK_N,) byte offsets of rows -> (BLOCK_N, HEAD) values in the LUT's dtype (0 if masked).
 
@@ -62,6 +63,12 @@ def _dequantize_rows(
     The alternatives cost more instructions an element in this loop, which decides whether decode
     keeps up with HBM: shifts/masks then tl.gather (lowered to warp shuffles when compiled for
     sm_90), a select chain (a compare and a select per level), or a table load per code.
+
+    LUT_PER_CODE: lut_ptr is instead the (2^BITS,) codebook, and each code is shifted and masked
+    out of its byte first: two more integer ops an element, but a warp's table reads stay in
+    one cache line instead of the byte table's eight. On an H200 (benchmarks/results/
+    nqkv_kernels_tiles.md) the two ran within 2% of each other at the same launch shape; the
+    per-code table had the fastest shape and is DecodeTile's default.
     """
     CODES_PER_BYTE: tl.constexpr = 8 // BITS
     CODE_BYTES: tl.constexpr = HEAD // CODES_PER_BYTE
@@ -71,7 +78,11 @@ def _dequantize_rows(
     packed = tl.load(cache_ptr + rows[:, None] + offs_byte[None, :], mask=is_row[:, None], other=0)
     # (BLOCK_N, CODE_BYTES, CODES_PER_BYTE) levels, i.e. (BLOCK_N, groups, GROUP) in element order.
     offs_code = tl.arange(0, CODES_PER_BYTE)
-    lut_index = packed.to(tl.int32)[:, :, None] * CODES_PER_BYTE + offs_code[None, None, :]
+    if LUT_PER_CODE:
+        shifts = offs_code * BITS
+        lut_index = (packed.to(tl.int32)[:, :, None] >> shifts[None, None, :]) & (2**BITS - 1)
+    else:
+        lut_index = packed.to(tl.int32)[:, :, None] * CODES_PER_BYTE + offs_code[None, None, :]
     values = tl.reshape(tl.load(lut_ptr + lut_index), (BLOCK_N, NUM_GROUPS, GROUP))
     offs_group = tl.arange(0, NUM_GROUPS)
     scale_index = (rows[:, None] + CODE_BYTES) // 2 + offs_group[None, :]
@@ -164,6 +175,7 @@ def decode_split_kernel(
     QUERIES_PER_KV: tl.constexpr,
     QUERIES_PAD: tl.constexpr,
     ROW_ALIGN: tl.constexpr,
+    LUT_PER_CODE: tl.constexpr,
 ):
     """One program per (sequence, kv head, split): attention of the kv head's query group over
     its slice of the context, as an unnormalised fp32 partial (acc, running max, running sum).
@@ -209,7 +221,16 @@ def decode_split_kernel(
         value_rows = tl.multiple_of(rows + stride_cache_kv, ROW_ALIGN)
 
         key = _dequantize_rows(
-            cache_ptr, cache_f16_ptr, key_rows, is_token, lut_ptr, BITS, HEAD, GROUP, BLOCK_N
+            cache_ptr,
+            cache_f16_ptr,
+            key_rows,
+            is_token,
+            lut_ptr,
+            BITS,
+            HEAD,
+            GROUP,
+            BLOCK_N,
+            LUT_PER_CODE,
         )
         # (QUERIES_PAD, HEAD) @ (HEAD, BLOCK_N) -> fp32 scores, -inf past the split's end.
         scores = tl.dot(query, tl.trans(key)) * qk_scale
@@ -220,7 +241,16 @@ def decode_split_kernel(
         probs = tl.exp2(scores - new_max[:, None])
         row_sum = row_sum * alpha + tl.sum(probs, axis=1)
         value = _dequantize_rows(
-            cache_ptr, cache_f16_ptr, value_rows, is_token, lut_ptr, BITS, HEAD, GROUP, BLOCK_N
+            cache_ptr,
+            cache_f16_ptr,
+            value_rows,
+            is_token,
+            lut_ptr,
+            BITS,
+            HEAD,
+            GROUP,
+            BLOCK_N,
+            LUT_PER_CODE,
         )
         acc = acc * alpha[:, None] + tl.dot(probs.to(DOT_DTYPE), value)
         row_max = new_max

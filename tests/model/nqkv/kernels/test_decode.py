@@ -69,6 +69,13 @@ def test_multi_head_attention_and_a_small_tile() -> None:
     _check(layout, [70, 9], queries_per_kv=1, dtype=torch.float16, tile=DecodeTile(block_n=16))
 
 
+@pytest.mark.parametrize("bits", [4, 2])
+def test_per_code_lut_matches_the_reference(bits: int) -> None:
+    """The per-code table (shift and mask, then a 2^bits-entry lookup) decodes as the byte one."""
+    layout = PagedNQKVLayout(bits, 64, 32, num_kv_heads=2, block_size=16)
+    _check(layout, [40, 3], queries_per_kv=2, dtype=torch.float16, tile=DecodeTile(lut="code"))
+
+
 def test_strided_query_and_out_buffer() -> None:
     layout = PagedNQKVLayout(4, 64, 32, num_kv_heads=1, block_size=16)
     cache = filled_cache(layout, 4)
@@ -112,3 +119,5 @@ def test_bad_inputs_get_one_line_errors() -> None:
         )
     with pytest.raises(ValueError, match="block_n 24"):
         DecodeTile(block_n=24)
+    with pytest.raises(ValueError, match="lut 'table'"):
+        DecodeTile(lut="table")  # type: ignore[arg-type]

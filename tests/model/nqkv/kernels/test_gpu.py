@@ -14,6 +14,7 @@ from model.nqkv.kernels import (
     reference_decode_attention,
     reference_store,
 )
+from model.nqkv.kernels.decode import DecodeTile
 from model.nqkv.kernels.reference import reference_dequantize_pages
 
 pytestmark = [
@@ -67,6 +68,10 @@ def test_store_decode_and_dequantize_at_real_shapes(bits: int, dtype: torch.dtyp
     for num_splits in (1, 7):
         split = nqkv_decode_attention(query, cache, block_table, lens, layout, scale, num_splits)
         torch.testing.assert_close(split.float(), expected.float(), atol=tol, rtol=tol)
+    for lut in ("byte", "code"):  # both dequant tables, whichever DecodeTile's default is
+        tile = DecodeTile(block_n=32, num_warps=4, num_stages=1, lut=lut)
+        tiled = nqkv_decode_attention(query, cache, block_table, lens, layout, scale, tile=tile)
+        torch.testing.assert_close(tiled.float(), expected.float(), atol=tol, rtol=tol)
 
     pages = dequantize_pages(cache, block_table, lens, layout, dtype)
     for (key, value), (ref_key, ref_value) in zip(

@@ -13,6 +13,7 @@ Everything goes through the product's own code: eval runs (collect runs are eval
     python benchmarks/agentic_rl.py                    # the full configuration: ~3.5 h on 2 cores
     python benchmarks/agentic_rl.py --tool-calls constrained   # the agent with its grammar
     python benchmarks/agentic_rl.py --sft-data free    # warm start from the free-call rollouts
+    python benchmarks/agentic_rl.py --rl-learning-rate 2e-4 --work-dir DIR  # larger RL steps
     python benchmarks/agentic_rl.py --smoke            # a few minutes: checks the pipeline only
     python benchmarks/agentic_rl.py --gpu-throughput   # training tokens/s, 1.5B random init (CUDA)
 
@@ -20,7 +21,8 @@ Writes benchmarks/results/agentic_rl.json, .md and agentic_rl_curves.png (--smok
 --gpu-throughput: agentic_rl_throughput.*). Goals (issue 9): RL beats the SFT warm start; test pass
 rate +15 points over the base model; general-text perplexity up by at most 5%. A rerun with the
 same --work-dir resumes: finished stages are read back, an interrupted training run resumes
-from its last checkpoint.
+from its last checkpoint; a work dir refuses a different --tool-calls, --sft-data or
+--rl-learning-rate than it was started with.
 """
 
 from __future__ import annotations
@@ -129,12 +131,19 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     if not stages.done:
         stages.run("tool_calls", lambda: args.tool_calls)
         stages.run("sft_data", lambda: args.sft_data)
-    # Work dirs from before these options: constrained calls, SFT on the agent's own rollouts.
-    for option, before in (("tool_calls", "constrained"), ("sft_data", "free")):
+        stages.run("rl_learning_rate", lambda: args.rl_learning_rate)
+    # Work dirs from before these options: constrained calls, SFT on the agent's own rollouts,
+    # the default RL learning rate.
+    for option, before in (
+        ("tool_calls", "constrained"),
+        ("sft_data", "free"),
+        ("rl_learning_rate", None),
+    ):
         recorded = stages.done.get(option, before)
         if recorded != getattr(args, option):
+            shown = "(the default)" if recorded is None else recorded
             raise SystemExit(
-                f"{work_dir} holds a run with --{option.replace('_', '-')} {recorded}; pass that, "
+                f"{work_dir} holds a run with --{option.replace('_', '-')} {shown}; pass that, "
                 "or another --work-dir"
             )
     common = {"data": settings.market_snapshot, "seed": args.seed, "concurrency": args.concurrency}
@@ -199,7 +208,12 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     loop_dir = work_dir / "loop"
 
     def rl_loop() -> dict[str, Any]:
-        config = TrainConfig(objective="rl", num_epochs=args.rl_epochs, **limits)
+        config = TrainConfig(
+            objective="rl",
+            num_epochs=args.rl_epochs,
+            learning_rate=args.rl_learning_rate,
+            **limits,
+        )
         result = run_loop(
             database,
             SuiteRollouts(settings, collect, dev, weights),
@@ -266,6 +280,13 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 optimizer steps")
@@ -277,6 +298,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, help="RL rounds (K)")
     parser.add_argument("--sft-epochs", type=int, default=2)
     parser.add_argument("--rl-epochs", type=int, default=1)
+    parser.add_argument(
+        "--rl-learning-rate",
+        type=_positive_float,
+        help="RL rounds' learning rate (default: TrainConfig's, 5e-5 with LoRA)",
+    )
     parser.add_argument("--max-length", type=int, default=3072, help="longest training sequence")
     parser.add_argument("--grad-accum", type=int, default=4, help="sequences per optimizer step")
     parser.add_argument("--ppl-tokens", type=int, help="tokens of each perplexity text")
@@ -333,6 +359,9 @@ def main() -> None:
             "temperature": settings.train_temperature,
             "sft_epochs": args.sft_epochs,
             "rl_epochs": args.rl_epochs,
+            "rl_learning_rate": TrainConfig(
+                objective="rl", learning_rate=args.rl_learning_rate
+            ).resolved_learning_rate,
             "max_length": args.max_length,
             "grad_accum": args.grad_accum,
             "ppl_tokens": args.ppl_tokens,

@@ -137,5 +137,6 @@ def grpo_loss(
 
 def sft_loss(logprobs: torch.Tensor, step_num_tokens: float) -> tuple[torch.Tensor, LossStats]:
     """Negative log-likelihood of the completion tokens, token-level mean over the step."""
-    loss = -logprobs.sum() / step_num_tokens
-    return loss, LossStats(num_tokens=float(logprobs.numel()), policy_term=float(-logprobs.sum()))
+    total = logprobs.sum()
+    loss = -total / step_num_tokens
+    return loss, LossStats(num_tokens=float(logprobs.numel()), policy_term=-total.item())

@@ -46,7 +46,7 @@ SHAPE = {
 SECTIONS = ("decode", "store", "tiles")
 CONTEXTS = (1024, 4096, 16384, 32768, 65536, 131072)
 BATCHES = (1, 8, 32)
-# Every (tokens a loop, warps, pipeline stages) the sweep times; the default tile first.
+# Every (dequant table, tokens a loop, warps, pipeline stages) the sweep times; the default first.
 TILES = (
     DecodeTile(),
     *(

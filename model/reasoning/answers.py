@@ -9,7 +9,7 @@ same value written two ways gets one vote.
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _HASHES = re.compile(r"####\s*([^\n]+)")
@@ -76,7 +76,11 @@ def _canonical_number(number: str) -> str:
         value = Decimal(number.replace(",", ""))
     except InvalidOperation:
         return number
-    value = round(value, 6)
-    if value == value.to_integral_value():
-        return str(int(value))
-    return format(value.normalize(), "f")
+    with localcontext() as context:
+        # A weak model can loop on digits ("11111..." x 40); the default 28-digit context
+        # cannot round such a number to 6 places and would raise instead of voting on it.
+        context.prec = max(context.prec, len(number) + 8)
+        value = round(value, 6)
+        if value == value.to_integral_value():
+            return str(int(value))
+        return format(value.normalize(), "f")

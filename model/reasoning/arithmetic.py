@@ -10,6 +10,7 @@ Only digits, operators and parentheses ever reach sympy's parser, so no text is 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -131,9 +132,10 @@ def evaluate(expression: str) -> float | None:
     if not value.is_number or value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         return None
     try:
-        return float(value)
-    except (TypeError, ValueError):
+        result = float(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return result if math.isfinite(result) else None  # past float range: not checkable
 
 
 def _is_balanced(expression: str) -> bool:

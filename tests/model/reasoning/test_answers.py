@@ -32,3 +32,12 @@ def test_the_same_value_written_two_ways_normalises_the_same():
     assert normalize_answer("$1,000") == normalize_answer("1000.00") == "1000"
     assert normalize_answer("-0.50") == "-0.5"
     assert normalize_answer("\\text{72 clips}.") == "72 clips"
+
+
+def test_a_runaway_number_is_an_answer_not_an_error():
+    # A weak model that loops on one digit writes numbers past Decimal's 28-digit default
+    # context; rounding them used to raise decimal.InvalidOperation and stop a whole benchmark.
+    runaway = "1" * 40
+    assert extract_answer(f"so she has {runaway}") == runaway
+    assert extract_answer(f"The answer is {'9' * 35}.25") == "9" * 35 + ".25"
+    assert extract_answer(f"\\boxed{{{'2' * 30}.5000000001}}") == "2" * 30 + ".5"

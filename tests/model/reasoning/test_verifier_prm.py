@@ -100,3 +100,11 @@ def test_composite_prm_is_the_normalised_weighted_mean():
     assert composite.score([solution])[0] == pytest.approx(expected)
     with pytest.raises(ValueError, match="at least one"):
         CompositePRM([])
+
+
+def test_a_step_with_numbers_past_float_range_scores_instead_of_raising():
+    assert evaluate("9" * 400 + " * 2") is None  # past float range: not checkable
+    runaway = "7" * 400
+    step = f"## Step 1: She has {runaway} * 2 = {runaway} clips."
+    (scores,) = VerifierPRM().score([Solution(QUESTION, (step,))])
+    assert len(scores) == 1 and 0.0 <= scores[0] <= 1.0

@@ -6,8 +6,8 @@
 
 Iteration k collects G episodes per training question with the best model so far, trains it with
 GRPO on them (out/iter-k), and scores the result on the evaluation split; a model that beats the
-best score becomes the best (its checkpoint files are copied to out/best). Each iteration starts
-from the best model, not the last one, so one bad update is not built upon.
+best score becomes the best (its checkpoint files are copied to out/best; see `beats`). Each
+iteration starts from the best model, not the last one, so one bad update is not built upon.
 
 Where the episodes come from is injected (`Rollouts`; evals/rollouts.py runs the eval runner), so
 this module knows nothing about agents or benchmarks. `loop.json` records every stage as it
@@ -120,7 +120,7 @@ def run_loop(
         entry["model_dir"] = str(iteration_dir)
         emit("evaluate", {"iteration": number})
         entry["score"] = _evaluate(rollouts, entry, iteration_dir, out_dir, state)
-        if entry["score"]["pass_rate"] > best["pass_rate"]:
+        if beats(entry["score"], best):
             best = state["best"] = {"iteration": number, **entry, **entry["score"]}
             _copy_model(iteration_dir, out_dir / BEST_DIR)
         entry["is_best"] = best["iteration"] == number
@@ -167,6 +167,21 @@ def _evaluate(
         record["eval_run_id"] = rollouts.start_evaluation(model_dir)
         _save_state(out_dir, state)
     return rollouts.run_evaluation(model_dir, record["eval_run_id"]).to_dict()
+
+
+def beats(score: dict[str, Any], best: dict[str, Any]) -> bool:
+    """A higher pass rate wins; at an equal pass rate, a higher mean reward does.
+
+    A small evaluation split ties often (20 questions move in 5-point steps). Keeping the
+    incumbent on every tie would restart each round from the same model, so RL could never build
+    on a round that improved what the reward measures (valid calls, grounding) without yet
+    flipping a question; the reward is also what GRPO optimises. A score without a mean reward
+    never wins a tie.
+    """
+    missing = float("-inf")
+    candidate = (score["pass_rate"], score.get("mean_reward", missing))
+    incumbent = (best["pass_rate"], best.get("mean_reward", missing))
+    return candidate > incumbent
 
 
 def _new_entry(history: list[dict[str, Any]], number: int) -> dict[str, Any]:

@@ -61,12 +61,16 @@ class PrefixCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def match(self, prompt: Sequence[int]) -> tuple[int, list[LayerKV] | None]:
+    def match(
+        self, prompt: Sequence[int], new_lookup: bool = True
+    ) -> tuple[int, list[LayerKV] | None]:
         """(length, per-layer KV views of that length) of the longest stored prefix of `prompt`,
         leaving at least its last token to run (its logits are the answer); (0, None) if none
-        reaches `min_tokens`."""
-        self.stats.lookups += 1
-        self.stats.prompt_tokens += len(prompt)
+        reaches `min_tokens`. `new_lookup=False`: the prompt was already looked up (and
+        counted) in this prefill; only a hit is counted."""
+        if new_lookup:
+            self.stats.lookups += 1
+            self.stats.prompt_tokens += len(prompt)
         if not self._entries or len(prompt) <= self.min_tokens:
             return 0, None
         ids = torch.tensor(list(prompt), dtype=torch.long)

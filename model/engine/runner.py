@@ -12,6 +12,7 @@ this module only does the tensor work, under `torch.inference_mode`, on the sche
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,9 @@ from transformers import Cache
 from model.engine.fast_decode import FastDecoder
 from model.engine.kv_cache import KVCacheKind, LayerKV, merge_caches, select_rows
 from model.engine.prefix_cache import PrefixCache
+
+SHARED_PREFILL_MIN_TOKENS = 64
+"""Prompts of one prefill call that begin with this many tokens in common run them once."""
 
 
 @dataclass
@@ -55,6 +59,7 @@ class ModelRunner:
         decode_weights: str = "float32",
         int8_cache: Path | None = None,
         prefix_cache_bytes: int = 0,
+        share_batch_prefixes: bool = True,
     ) -> None:
         self.model = model
         self.kv_cache = kv_cache
@@ -76,6 +81,9 @@ class ModelRunner:
             if prefix_cache_bytes > 0 and kv_cache.reuses_prefixes
             else None
         )
+        # Prompts that arrive together and begin alike (G rollouts of one question, a judge's
+        # prompts for each step of one solution) prefill the shared part once (prefill_many).
+        self.share_batch_prefixes = share_batch_prefixes
 
     def prefill(self, prompt_ids: Sequence[int]) -> tuple[torch.Tensor, DecodeBatch]:
         """Run one prompt; return the logits (vocab,) for its next token and its 1-row batch."""
@@ -87,22 +95,33 @@ class ModelRunner:
         """Next-token logits (rows, vocab) of `prompts` and their batch, rows in order.
 
         Prompts that share a stored prefix (the prefix cache) run only their new tokens, one by
-        one; the others share one left-padded forward. Every prompt's KV is then stored for the
-        prompts after it.
+        one. Misses that begin alike run one at a time, each stored before the next, so the next
+        one finds the shared part in the cache; the other misses share one left-padded forward.
+        Every prompt's KV is stored for the prompts after it.
         """
         if self.prefix_cache is None:
             return self._prefill_padded(prompts)
         matches = [self.prefix_cache.match(prompt) for prompt in prompts]
+        misses = [row for row, (length, _) in enumerate(matches) if not length]
+        chained = _alike(prompts, misses) if self.share_batch_prefixes else []
         parts: list[tuple[list[int], torch.Tensor, DecodeBatch]] = []
-        if misses := [row for row, (length, _) in enumerate(matches) if not length]:
-            logits, batch = self._prefill_padded([prompts[row] for row in misses])
-            parts.append((misses, logits, batch))
+        if alone := [row for row in misses if row not in chained]:
+            logits, batch = self._prefill_padded([prompts[row] for row in alone])
+            self._remember([prompts[row] for row in alone], batch)
+            parts.append((alone, logits, batch))
+        for row in chained:
+            length, layers = self.prefix_cache.match(prompts[row], new_lookup=False)
+            if length and layers is not None:
+                logits, batch = self._prefill_after(prompts[row], length, layers)
+            else:
+                logits, batch = self._prefill_padded([prompts[row]])
+            self._remember([prompts[row]], batch)
+            parts.append(([row], logits, batch))
         for row, (length, layers) in enumerate(matches):
             if length and layers is not None:
                 logits, batch = self._prefill_after(prompts[row], length, layers)
+                self._remember([prompts[row]], batch)
                 parts.append(([row], logits, batch))
-        for rows, _, batch in parts:
-            self._remember([prompts[row] for row in rows], batch)
         if len(parts) == 1:
             return parts[0][1], parts[0][2]
         order = [row for rows, _, _ in parts for row in rows]
@@ -208,3 +227,20 @@ class ModelRunner:
             **{self._cache_kwarg: cache},
         )
         return out.logits[:, -1, :]
+
+
+def _alike(prompts: Sequence[Sequence[int]], rows: Sequence[int]) -> list[int]:
+    """The `rows` whose prompt begins like another's for SHARED_PREFILL_MIN_TOKENS tokens, in
+    lexicographic order: there each prompt's longest shared start is with its predecessor,
+    which is prefilled (and stored) just before it."""
+    order = sorted(rows, key=lambda row: list(prompts[row]))
+    alike: set[int] = set()
+    for first, second in itertools.pairwise(order):
+        shared = 0
+        for a, b in zip(prompts[first], prompts[second], strict=False):
+            if a != b:
+                break
+            shared += 1
+        if shared >= SHARED_PREFILL_MIN_TOKENS:
+            alike.update((first, second))
+    return [row for row in order if row in alike]

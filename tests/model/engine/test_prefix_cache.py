@@ -117,3 +117,35 @@ def test_the_engine_reuses_an_agent_conversation_prefix(
     assert after["prefix_reused_tokens"] - before["prefix_reused_tokens"] >= 50
     embedded_engine.forget_prefixes()  # a forgotten prompt is prefilled afresh
     assert embedded_engine._runner.prefix_cache.match(first.prompt_ids)[0] == 0
+
+
+@pytest.mark.parametrize("kind", ["preallocated", "dynamic"])
+def test_prompts_of_one_prefill_that_begin_alike_run_their_shared_start_once(kind: str) -> None:
+    """G copies of one prompt and prompts that grow from one another, all new to the cache and
+    in one call: after the first, each prefills only what its sorted predecessor lacks, and the
+    logits and greedy tokens are those of a runner that prefills every token."""
+    reused, plain = _runner(BUDGET, kind), _runner(0, kind)
+    system = [7 + (i * 13) % 250 for i in range(80)]
+    copy = [*system, 11, 12]
+    step_two = [*system, 11, 12, 21, 22, 23]
+    other = [*system[:70], 40, 41, 42]  # shares 70 of the system tokens
+    fresh = [200 + i for i in range(30)]  # nothing in common: the padded forward
+    prompts = [step_two, copy, fresh, copy, other, copy]
+    got_logits, got = _greedy(reused, prompts)
+    want_logits, want = _greedy(plain, prompts)
+    assert got == want
+    assert torch.allclose(got_logits, want_logits, atol=1e-4)
+    stats = reused.prefix_cache.stats
+    assert stats.lookups == len(prompts)  # a chained prompt is counted once
+    # Sorted: other, copy, copy, copy, step_two. `other` runs whole; the first copy reuses its
+    # 70 tokens, the next two copies all but their last token, step_two the whole copy.
+    assert stats.hits == 4
+    assert stats.reused_tokens == 70 + 2 * (len(copy) - 1) + len(copy)
+
+
+def test_sharing_within_a_prefill_can_be_turned_off() -> None:
+    runner = _runner(BUDGET)
+    runner.share_batch_prefixes = False
+    prompt = [7 + (i * 13) % 250 for i in range(80)]
+    runner.prefill_many([prompt, list(prompt)])
+    assert runner.prefix_cache.stats.hits == 0

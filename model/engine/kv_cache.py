@@ -136,6 +136,14 @@ class PreallocatedLayer(DynamicLayer):
     def get_seq_length(self) -> int:
         return self._length
 
+    def adopt(self, key_buf: torch.Tensor, value_buf: torch.Tensor, length: int) -> None:
+        """Take `key_buf`/`value_buf` (their first `length` tokens filled) as the buffers, with
+        no copy: merge and select write a batch's tokens once, straight into the new buffers."""
+        self.lazy_initialization(key_buf, value_buf)
+        self._key_buf, self._value_buf, self._length = key_buf, value_buf, length
+        self.keys = key_buf[:, :, :length]
+        self.values = value_buf[:, :, :length]
+
     def nbytes(self) -> int:
         """Bytes of the buffers, spare room included."""
         return sum(
@@ -154,11 +162,68 @@ class PreallocatedKVCacheKind(KVCacheKind):
         num_layers = model_config.get_text_config(decoder=True).num_hidden_layers
         return Cache(layers=[PreallocatedLayer() for _ in range(num_layers)])
 
-    def build(self, model_config: Any, tensors: Sequence[LayerKV]) -> Cache:
+    def build(self, model_config: Any, tensors: Sequence[LayerKV], room: int = 0) -> Cache:
+        """A cache holding `tensors`, with space for `room` more tokens than a step's growth
+        (a prefix that a prompt's remaining tokens follow: one allocation, not two)."""
         cache = self.new(model_config)
         for layer, (keys, values) in zip(cache.layers, tensors, strict=True):
-            layer.update(keys, values)
+            batch, heads, length, dim = keys.shape
+            capacity = length + room + PreallocatedLayer.GROW_TOKENS
+            key_buf = keys.new_empty((batch, heads, capacity, dim))
+            value_buf = values.new_empty((batch, heads, capacity, values.shape[-1]))
+            key_buf[:, :, :length] = keys
+            value_buf[:, :, :length] = values
+            layer.adopt(key_buf, value_buf, length)
         return cache
+
+    def merge(
+        self, model_config: Any, parts: Sequence[tuple[Cache, torch.Tensor]]
+    ) -> tuple[Cache, torch.Tensor]:
+        """Each part's rows written once into new buffers, right-aligned; the left padding is
+        zeroed (masked out, but it must be finite: a masked score is still computed)."""
+        length = max(mask.shape[1] for _, mask in parts)
+        masks = [torch.nn.functional.pad(mask, (length - mask.shape[1], 0)) for _, mask in parts]
+        per_part = [self.tensors(cache) for cache, _ in parts]
+        rows = sum(mask.shape[0] for _, mask in parts)
+        cache = self.new(model_config)
+        for layer_idx, layer in enumerate(cache.layers):
+            first_keys, first_values = per_part[0][layer_idx]
+            _, heads, _, dim = first_keys.shape
+            capacity = length + PreallocatedLayer.GROW_TOKENS
+            key_buf = first_keys.new_empty((rows, heads, capacity, dim))
+            value_buf = first_values.new_empty((rows, heads, capacity, first_values.shape[-1]))
+            row = 0
+            for tensors, (_, mask) in zip(per_part, parts, strict=True):
+                keys, values = tensors[layer_idx]
+                count, pad = mask.shape[0], length - mask.shape[1]
+                key_buf[row : row + count, :, :pad] = 0
+                value_buf[row : row + count, :, :pad] = 0
+                key_buf[row : row + count, :, pad:length] = keys
+                value_buf[row : row + count, :, pad:length] = values
+                row += count
+            layer.adopt(key_buf, value_buf, length)
+        return cache, torch.cat(masks)
+
+    def select(
+        self, model_config: Any, cache: Cache, attention_mask: torch.Tensor, rows: Sequence[int]
+    ) -> tuple[Cache, torch.Tensor]:
+        """`rows` copied once into new buffers, the columns that are padding in all of them
+        dropped."""
+        index = torch.tensor(list(rows), dtype=torch.long, device=attention_mask.device)
+        mask = attention_mask.index_select(0, index)
+        start = int(mask.any(dim=0).nonzero()[0]) if mask.numel() else 0
+        mask = mask[:, start:]
+        length = mask.shape[1]
+        selected = self.new(model_config)
+        for layer, (keys, values) in zip(selected.layers, self.tensors(cache), strict=True):
+            _, heads, _, dim = keys.shape
+            capacity = length + PreallocatedLayer.GROW_TOKENS
+            key_buf = keys.new_empty((len(rows), heads, capacity, dim))
+            value_buf = values.new_empty((len(rows), heads, capacity, values.shape[-1]))
+            torch.index_select(keys[:, :, start:], 0, index, out=key_buf[:, :, :length])
+            torch.index_select(values[:, :, start:], 0, index, out=value_buf[:, :, :length])
+            layer.adopt(key_buf, value_buf, length)
+        return selected, mask
 
     def nbytes(self, cache: Cache) -> int:
         return sum(layer.nbytes() for layer in cache.layers)  # type: ignore[attr-defined]

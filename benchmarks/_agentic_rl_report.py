@@ -96,6 +96,13 @@ def markdown(report: dict[str, Any]) -> str:
         "Goals: "
         + ", ".join(f"{k}: {'pass' if v else 'FAIL'}" for k, v in report["goals"].items()),
     ]
+    if seconds := report.get("stage_seconds"):
+        slow = {name: value for name, value in seconds.items() if value >= 60}
+        lines += [
+            "",
+            f"Stage wall times ({sum(seconds.values()) / 3600:.1f} h in all): "
+            + ", ".join(f"{name} {value / 60:.0f} min" for name, value in slow.items()),
+        ]
     lines += ["", f"Curves: `{report['curves']}`"]
     if report.get("throughput"):
         lines += ["", throughput_markdown(report["throughput"])]

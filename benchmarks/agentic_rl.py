@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import platform
+import time
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,11 @@ class Stages:
     def run(self, name: str, compute: Any) -> Any:
         if name not in self.done:
             print(f"[agentic_rl] {name} ...", flush=True)
+            started = time.perf_counter()
             self.done[name] = compute()
+            # Wall time of each stage, to plan a rerun (a resumed stage counts its last part).
+            seconds = self.done.setdefault("stage_seconds", {})
+            seconds[name] = round(time.perf_counter() - started, 1)
             self.path.write_text(json.dumps(self.done, indent=2, default=str))
         return self.done[name]
 
@@ -277,6 +282,7 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
             curves.relative_to(Path.cwd()) if curves.is_relative_to(Path.cwd()) else curves
         ),
         "work_dir": str(work_dir),
+        "stage_seconds": stages.done.get("stage_seconds", {}),
     }
 
 

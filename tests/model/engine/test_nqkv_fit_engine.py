@@ -154,15 +154,41 @@ def test_batched_greedy_matches_solo_through_a_flush_and_a_leave(
     assert _body_tokens(batch) == 64  # 32 at the merge, one block flushed since
 
 
+NEAR_TIE = 0.25
+"""Logit gap under which the batched row's other block alignment may pick the other token."""
+
+
 @pytest.mark.slow  # 96 decode steps through a dequantizing cache: 110 s on 2 busy cores
 def test_batched_greedy_matches_solo_for_32_tokens(embedded_engine: TransformersEngine) -> None:
-    """Measured: nqkv4_fit matched solo on all 32 tokens of both rows (nqkv3_fit parts at 30)."""
+    """Each batched row follows its solo run token for token; where they part (if they do), the
+    solo run had a near tie there: the padded row quantizes other blocks, so a tie may flip, but
+    a wrong merge would part where one token clearly led. Measured: one machine matched all 32
+    tokens of both rows; another parted at row 1's token 31, where the solo run's choice led the
+    batched one by 0.09."""
     runner = _runner(embedded_engine, NQKVCacheKind(4, residual_tokens=RESIDUAL, variant="fit"))
     prompts = [_chat_ids(embedded_engine, text) for text in PROMPTS]
-    want = [_solo(runner, ids, 32) for ids in prompts]
+    solo = [_solo_with_logits(runner, ids, 32) for ids in prompts]
     got, batch = _batched(runner, prompts, 32)
-    assert got == want
+    for row, (want, logits) in enumerate(solo):
+        parted = next(
+            (i for i, (a, b) in enumerate(zip(got[row], want, strict=True)) if a != b), None
+        )
+        if parted is not None:
+            gap = float(logits[parted][want[parted]] - logits[parted][got[row][parted]])
+            assert parted >= 8 and gap < NEAR_TIE, (row, parted, gap)
     assert _body_tokens(batch) == 64  # a second key block went into the body after the merge
+
+
+def _solo_with_logits(
+    runner: ModelRunner, prompt_ids: list[int], num_new: int
+) -> tuple[list[int], list[torch.Tensor]]:
+    logits, batch = runner.prefill(prompt_ids)
+    steps = [logits]
+    tokens = [int(logits.argmax())]
+    for _ in range(num_new - 1):
+        steps.append(runner.decode(batch, [tokens[-1]])[0])
+        tokens.append(int(steps[-1].argmax()))
+    return tokens, steps
 
 
 # -- the CLI, with the engine built from settings as a user gets it ----------------------------

@@ -13,16 +13,18 @@ Everything goes through the product's own code: eval runs (collect runs are eval
     python benchmarks/agentic_rl.py                    # the full configuration: ~3.5 h on 2 cores
     python benchmarks/agentic_rl.py --tool-calls constrained   # the agent with its grammar
     python benchmarks/agentic_rl.py --sft-data free    # warm start from the free-call rollouts
-    python benchmarks/agentic_rl.py --rl-learning-rate 2e-4 --work-dir DIR  # larger RL steps
+    python benchmarks/agentic_rl.py --rl-learning-rate 2e-4 --name lr2e-4   # larger RL steps,
+                                                       # results and work dir beside the default
     python benchmarks/agentic_rl.py --smoke            # a few minutes: checks the pipeline only
     python benchmarks/agentic_rl.py --gpu-throughput   # training tokens/s, 1.5B random init (CUDA)
 
-Writes benchmarks/results/agentic_rl.json, .md and agentic_rl_curves.png (--smoke: agentic_rl_smoke.*;
---gpu-throughput: agentic_rl_throughput.*). Goals (issue 9): RL beats the SFT warm start; test pass
-rate +15 points over the base model; general-text perplexity up by at most 5%. A rerun with the
-same --work-dir resumes: finished stages are read back, an interrupted training run resumes
-from its last checkpoint; a work dir refuses a different --tool-calls, --sft-data or
---rl-learning-rate than it was started with.
+Writes benchmarks/results/agentic_rl.json, .md and agentic_rl_curves.png (--smoke:
+agentic_rl_smoke.*; --gpu-throughput: agentic_rl_throughput.*; --name N: agentic_rl_N.*, work dir
+<data dir>/agentic_rl_N). Goals (issue 9): RL beats the SFT warm start; test pass rate +15 points
+over the base model; general-text perplexity up by at most 5%. A rerun with the same --work-dir
+resumes: finished stages are read back, an interrupted training run resumes from its last
+checkpoint; a work dir refuses a different --tool-calls, --sft-data or --rl-learning-rate than it
+was started with.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import time
 from datetime import date
 from pathlib import Path
@@ -293,6 +296,12 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _result_name(text: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9.-]{0,39}", text):
+        raise argparse.ArgumentTypeError(f"use letters, digits, '.' and '-' only, got {text!r}")
+    return text
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, 2 optimizer steps")
@@ -329,12 +338,18 @@ def main() -> None:
         help="the warm start's episodes: the base agent with its tool-call grammar (the app's "
         "default; its successes are the model's own calls), or the --tool-calls rollouts",
     )
+    parser.add_argument(
+        "--name",
+        type=_result_name,
+        help="write agentic_rl_<NAME>.json/.md/_curves.png: a variant run kept beside the default",
+    )
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(args.threads)
     suffix = "_throughput" if args.gpu_throughput else ("_smoke" if args.smoke else "")
+    suffix += f"_{args.name}" if args.name else ""
     out = RESULTS / f"agentic_rl{suffix}.json"
     args.curves = RESULTS / f"agentic_rl{suffix}_curves.png"
     load_start = round(os.getloadavg()[0], 2)

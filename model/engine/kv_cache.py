@@ -43,7 +43,9 @@ class KVCacheKind:
     def tensors(self, cache: Cache) -> list[LayerKV]:
         return [(layer.keys, layer.values) for layer in cache.layers]
 
-    def build(self, model_config: Any, tensors: Sequence[LayerKV]) -> Cache:
+    def build(self, model_config: Any, tensors: Sequence[LayerKV], room: int = 0) -> Cache:
+        """A cache holding `tensors`; `room` is how many tokens will follow (a kind that
+        preallocates makes space for them, the others ignore it)."""
         return DynamicCache(ddp_cache_data=list(tensors), config=model_config)
 
     def check(self, model_config: Any) -> None:
@@ -153,6 +155,18 @@ class PreallocatedLayer(DynamicLayer):
         )
 
 
+def _empty_buffers(
+    keys: torch.Tensor, values: torch.Tensor, rows: int, length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised key and value buffers shaped like `keys`/`values`, for `rows` rows of
+    `length` tokens plus a step's growth."""
+    capacity = length + PreallocatedLayer.GROW_TOKENS
+    return (
+        keys.new_empty((rows, keys.shape[1], capacity, keys.shape[-1])),
+        values.new_empty((rows, values.shape[1], capacity, values.shape[-1])),
+    )
+
+
 class PreallocatedKVCacheKind(KVCacheKind):
     """DynamicCache layout with preallocated growth (see PreallocatedLayer)."""
 
@@ -167,10 +181,8 @@ class PreallocatedKVCacheKind(KVCacheKind):
         (a prefix that a prompt's remaining tokens follow: one allocation, not two)."""
         cache = self.new(model_config)
         for layer, (keys, values) in zip(cache.layers, tensors, strict=True):
-            batch, heads, length, dim = keys.shape
-            capacity = length + room + PreallocatedLayer.GROW_TOKENS
-            key_buf = keys.new_empty((batch, heads, capacity, dim))
-            value_buf = values.new_empty((batch, heads, capacity, values.shape[-1]))
+            length = keys.shape[2]
+            key_buf, value_buf = _empty_buffers(keys, values, keys.shape[0], length + room)
             key_buf[:, :, :length] = keys
             value_buf[:, :, :length] = values
             layer.adopt(key_buf, value_buf, length)
@@ -187,11 +199,7 @@ class PreallocatedKVCacheKind(KVCacheKind):
         rows = sum(mask.shape[0] for _, mask in parts)
         cache = self.new(model_config)
         for layer_idx, layer in enumerate(cache.layers):
-            first_keys, first_values = per_part[0][layer_idx]
-            _, heads, _, dim = first_keys.shape
-            capacity = length + PreallocatedLayer.GROW_TOKENS
-            key_buf = first_keys.new_empty((rows, heads, capacity, dim))
-            value_buf = first_values.new_empty((rows, heads, capacity, first_values.shape[-1]))
+            key_buf, value_buf = _empty_buffers(*per_part[0][layer_idx], rows, length)
             row = 0
             for tensors, (_, mask) in zip(per_part, parts, strict=True):
                 keys, values = tensors[layer_idx]
@@ -216,10 +224,7 @@ class PreallocatedKVCacheKind(KVCacheKind):
         length = mask.shape[1]
         selected = self.new(model_config)
         for layer, (keys, values) in zip(selected.layers, self.tensors(cache), strict=True):
-            _, heads, _, dim = keys.shape
-            capacity = length + PreallocatedLayer.GROW_TOKENS
-            key_buf = keys.new_empty((len(rows), heads, capacity, dim))
-            value_buf = values.new_empty((len(rows), heads, capacity, values.shape[-1]))
+            key_buf, value_buf = _empty_buffers(keys, values, len(rows), length)
             torch.index_select(keys[:, :, start:], 0, index, out=key_buf[:, :, :length])
             torch.index_select(values[:, :, start:], 0, index, out=value_buf[:, :, :length])
             layer.adopt(key_buf, value_buf, length)

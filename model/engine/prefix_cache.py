@@ -76,7 +76,7 @@ class PrefixCache:
         ids = torch.tensor(list(prompt), dtype=torch.long)
         best_key, best_length = -1, 0
         for key, entry in self._entries.items():
-            length = _common_prefix(entry.tokens, ids)
+            length = common_prefix_length(entry.tokens, ids)
             if length > best_length:
                 best_key, best_length = key, length
         best_length = min(best_length, len(prompt) - 1)
@@ -98,7 +98,7 @@ class PrefixCache:
             return
         ids = torch.tensor(list(prompt), dtype=torch.long)
         for key, entry in list(self._entries.items()):
-            length = _common_prefix(entry.tokens, ids)
+            length = common_prefix_length(entry.tokens, ids)
             if length == len(ids):  # this prompt is a prefix of a stored one
                 self._entries.move_to_end(key)
                 return
@@ -122,7 +122,7 @@ class PrefixCache:
         self.nbytes -= self._entries.pop(key).nbytes
 
 
-def _common_prefix(a: torch.Tensor, b: torch.Tensor) -> int:
+def common_prefix_length(a: torch.Tensor, b: torch.Tensor) -> int:
     """Length of the longest common prefix of two 1-D id tensors."""
     n = min(len(a), len(b))
     differ = (a[:n] != b[:n]).nonzero()

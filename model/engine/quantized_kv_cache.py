@@ -81,7 +81,7 @@ class NQKVCacheKind(KVCacheKind):
     def tensors(self, cache: Cache) -> list[LayerKV]:
         return cache.dense_tensors()  # type: ignore[attr-defined]
 
-    def build(self, model_config: Any, tensors: Sequence[LayerKV]) -> Cache:
+    def build(self, model_config: Any, tensors: Sequence[LayerKV], room: int = 0) -> Cache:
         from model.nqkv.cache import NQKVLayer
 
         cache = self.new(model_config)

@@ -22,14 +22,8 @@ import torch
 from transformers import Cache
 
 from model.engine.fast_decode import FastDecoder
-from model.engine.kv_cache import (
-    KVCacheKind,
-    LayerKV,
-    PreallocatedKVCacheKind,
-    merge_caches,
-    select_rows,
-)
-from model.engine.prefix_cache import PrefixCache
+from model.engine.kv_cache import KVCacheKind, LayerKV, merge_caches, select_rows
+from model.engine.prefix_cache import PrefixCache, common_prefix_length
 
 SHARED_PREFILL_MIN_TOKENS = 64
 """Prompts of one prefill call that begin with this many tokens in common run them once."""
@@ -140,19 +134,13 @@ class ModelRunner:
         self, prompt: Sequence[int], length: int, prefix: list[LayerKV]
     ) -> tuple[torch.Tensor, DecodeBatch]:
         """One prompt whose first `length` tokens' KV is known: run only the rest."""
-        cache = self._build(prefix, room=len(prompt) - length)
+        cache = self.kv_cache.build(self.model_config, prefix, room=len(prompt) - length)
         input_ids = torch.tensor([list(prompt[length:])], dtype=torch.long, device=self.device)
         positions = torch.arange(length, len(prompt), device=self.device)[None]
         logits = self._forward(input_ids, None, positions, cache)
         mask = torch.ones((1, len(prompt)), dtype=torch.long, device=self.device)
         lengths = torch.tensor([len(prompt)], dtype=torch.long, device=self.device)
         return logits, DecodeBatch(cache=cache, attention_mask=mask, positions=lengths)
-
-    def _build(self, tensors: list[LayerKV], room: int) -> Cache:
-        """A cache of `tensors`; a preallocating kind makes room for `room` more tokens."""
-        if isinstance(self.kv_cache, PreallocatedKVCacheKind):
-            return self.kv_cache.build(self.model_config, tensors, room=room)
-        return self.kv_cache.build(self.model_config, tensors)
 
     def _remember(self, prompts: Sequence[Sequence[int]], batch: DecodeBatch) -> None:
         """Store each just-prefilled row's prompt KV (its real tokens, not the left padding)."""
@@ -248,11 +236,9 @@ def _alike(prompts: Sequence[Sequence[int]], rows: Sequence[int]) -> list[int]:
     order = sorted(rows, key=lambda row: list(prompts[row]))
     alike: set[int] = set()
     for first, second in itertools.pairwise(order):
-        shared = 0
-        for a, b in zip(prompts[first], prompts[second], strict=False):
-            if a != b:
-                break
-            shared += 1
+        shared = common_prefix_length(
+            torch.tensor(list(prompts[first])), torch.tensor(list(prompts[second]))
+        )
         if shared >= SHARED_PREFILL_MIN_TOKENS:
             alike.update((first, second))
     return [row for row in order if row in alike]

@@ -292,6 +292,4 @@ def _data_as_of(context: ToolContext) -> date | None:
     snapshot = context.market.snapshot
     if snapshot is None or context.market.live is not None:
         return None
-    ends = [row.get("end", "") for row in snapshot.manifest.values()]
-    ends = [end for end in ends if end]
-    return date.fromisoformat(max(ends)) if ends else None
+    return snapshot.last_day()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -206,6 +207,12 @@ class Settings(BaseSettings):
         description="Who words the final answer: quote (the tools' own result lines; the model's "
         "answer turn only decides whether to call another tool; right for the embedded 135M "
         "model), or model (the model writes it, checked against the tool results).",
+    )
+    today: date | None = Field(
+        default=None,
+        description="The date 'today' means to the agent and its tools (YYYY-MM-DD); unset: the "
+        "real date. An eval run pins it when it starts (to this, else the offline snapshot's "
+        "last day for the tool-use suite, else that day), so its prompts are the same on any day.",
     )
 
     # -- verified reasoning (model/reasoning) --------------------------------------------------

@@ -11,6 +11,8 @@ The session owns one database and, when a run needs one, one engine (or the one 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -77,7 +79,22 @@ class EvalSession:
 
     def start(self, config: EvalConfig, name: str = "") -> str:
         """Record a new run over the chosen examples; nothing is solved yet."""
+        if config.mode == Mode.AGENT and not config.today:
+            config = replace(config, today=self._pinned_today(config).isoformat())
         return create_run(self.store, config, self.load(config), name)
+
+    def _pinned_today(self, config: EvalConfig) -> date:
+        """The agent's 'today' for a new run: the date is in its prompt, so a run left to float
+        would score differently from one day to the next and change when resumed."""
+        if self.settings.today is not None:
+            return self.settings.today
+        if config.benchmark == "tooluse":
+            from tools.market.snapshot import SnapshotProvider
+
+            last_day = SnapshotProvider(Path(config.data)).last_day()
+            if last_day is not None:
+                return last_day
+        return date.today()
 
     def execute(self, run_id: str, on_result: Callable[[Finished], None] | None = None) -> int:
         """Solve, score and store every example of the run that has no result yet."""
@@ -113,16 +130,20 @@ class EvalSession:
             return ReasoningSolver(self.engine, config.reasoning_config(), prm, config.prm)
         if mode is not Mode.AGENT:
             return EngineSolver(self.engine, mode, config.max_new_tokens, config.temperature)
-        if self._assistant is None:
+        # The run's own temperature (a collect run samples) and date, so a resumed run is the
+        # same run.
+        update: dict[str, Any] = {"temperature": config.temperature}
+        if config.today:
+            update["today"] = date.fromisoformat(config.today)
+        if config.benchmark == "tooluse":
+            # Gold answers come from the snapshot: the agent must read the same data.
+            update |= {"market_live": False, "market_snapshot": Path(config.data)}
+        settings = self.settings.model_copy(update=update)
+        if self._assistant is None or self._assistant.settings != settings:
             from agent.api import Assistant
 
-            # The run's own temperature (a collect run samples), so a resumed run is the same run.
-            settings = self.settings.model_copy(update={"temperature": config.temperature})
-            if config.benchmark == "tooluse":
-                # Gold answers come from the snapshot: the agent must read the same data.
-                settings = settings.model_copy(
-                    update={"market_live": False, "market_snapshot": Path(config.data)}
-                )
+            if self._assistant is not None:
+                self._assistant.close()
             self._assistant = Assistant(settings, engine=self.engine)
         return AgentSolver(self._assistant)
 

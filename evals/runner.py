@@ -59,6 +59,9 @@ class EvalConfig:
     num_samples: int = 1
     threshold: float = 0.4
     max_rethinks: int = 1
+    # Agent mode: the ISO date the agent's "today" is; EvalSession.start pins it ("" in runs
+    # stored before it existed: the real date).
+    today: str = ""
 
     def __post_init__(self) -> None:
         if self.mode not in {m.value for m in Mode}:

@@ -47,8 +47,8 @@ class ToolContext:
         self._lock = threading.Lock()
 
     def today(self) -> date:
-        """The date 'now' means; fixed in tests so results do not drift."""
-        return self._today or date.today()
+        """The date 'now' means: pinned (a test, an eval run, `HUIJIN_TODAY`) or the real one."""
+        return self._today or self.settings.today or date.today()
 
     @property
     def database(self) -> Database:

@@ -64,6 +64,12 @@ class SnapshotProvider:
         with path.open(newline="", encoding="utf-8") as handle:
             return list(csv.DictReader(handle))
 
+    def last_day(self) -> date | None:
+        """The newest day any file of the snapshot reaches (from the manifest)."""
+        ends = [row.get("end", "") for row in self.manifest.values()]
+        ends = [end for end in ends if end]
+        return date.fromisoformat(max(ends)) if ends else None
+
     def tickers(self) -> list[str]:
         return sorted(path.stem for path in self.directory.glob("*.csv") if path.stem.isupper())
 

@@ -108,7 +108,11 @@ def run_command(
                 **_mode_options(settings, mode, method, prm, n),
             )
             run_id = evals.start(config, name)
-            err_console.print(f"run [bold]{run_id}[/bold] started (resume with --resume {run_id})")
+            today = EvalConfig.from_run(evals.run(run_id).config).today
+            dated = f"the agent's today is {today}; " if today else ""
+            err_console.print(
+                f"run [bold]{run_id}[/bold] started ({dated}resume with --resume {run_id})"
+            )
         else:
             run_id = evals.run(resume).id
             err_console.print(f"resuming run [bold]{run_id}[/bold]")

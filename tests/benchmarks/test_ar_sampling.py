@@ -221,6 +221,7 @@ def test_goals_pass_fail_and_not_measured(tmp_path):
     )
     assert result[2, tokens]["status"] == PASS
     assert result[4, tokens]["status"] == NOT_MEASURED
+    assert "would be 800 vs AR's 360 (an estimate)" in result[4, tokens]["detail"]
 
     # One BoN win more and AR falls below it.
     records.append(_record(4, {"bon": True}))

@@ -21,6 +21,12 @@ def goals(report: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def chosen_round(history: list[dict[str, Any]]) -> int:
+    """The round the loop kept (0: the warm start). Every round that beat the best so far is
+    marked; the last of them is the one kept."""
+    return max((e["iteration"] for e in history[1:] if e.get("is_best")), default=0)
+
+
 def markdown(report: dict[str, Any]) -> str:
     config = report["config"]
     sft_source = report.get("sft_collect", report["collect"])

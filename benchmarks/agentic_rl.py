@@ -39,7 +39,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from _agentic_rl_report import goals, markdown, plot_curves, throughput_markdown
+from _agentic_rl_report import chosen_round, goals, markdown, plot_curves, throughput_markdown
 
 from core.db.session import open_database
 from core.settings import Settings, load_settings
@@ -260,7 +260,7 @@ def run_cpu(args: argparse.Namespace, sizes: dict[str, Any]) -> dict[str, Any]:
     }
     curves = plot_curves(loop_dir, sft_dir if "skipped" not in sft else None, args.curves)
     database.close()
-    best_round = next((e["iteration"] for e in loop["history"][1:] if e.get("is_best")), 0)
+    best_round = chosen_round(loop["history"])
     return {
         "model_id": "SmolLM2-135M-Instruct" if settings.model == "embedded" else settings.model,
         "stages": {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from _agentic_rl_report import markdown
+from _agentic_rl_report import chosen_round, markdown
 from agentic_rl import Stages
 
 from tests.benchmarks.conftest import BENCHMARKS_DIR
@@ -32,3 +32,14 @@ def test_the_report_names_the_stages_that_took_a_minute_or_more():
     assert "Stage wall times (1.2 h in all): base_test 6 min, sft 66 min" in markdown(report)
     del report["stage_seconds"]  # reports from before the timings: no line
     assert "Stage wall times" not in markdown(report)
+
+
+def test_the_round_kept_is_the_last_that_beat_the_best_so_far():
+    history = [
+        {"model_dir": "sft"},  # the warm start's evaluation comes first
+        {"iteration": 1, "is_best": True},
+        {"iteration": 2, "is_best": True},
+        {"iteration": 3, "is_best": False},
+    ]
+    assert chosen_round(history) == 2
+    assert chosen_round([history[0], {"iteration": 1, "is_best": False}]) == 0

@@ -106,14 +106,17 @@ def sample_batch(
     if all(s.params.is_greedy and s.logits_processor is None for s in samplers):
         token_ids = logits.argmax(dim=-1).tolist()  # the common case, in one call
     else:
+        # Generators and logits processors (grammar masks) live on the CPU, so a seeded request
+        # draws the same numbers on every device; one (batch, vocab) copy a step is cheap.
+        rows = logits.cpu()
         token_ids = [
-            _choose(logits[row], s, histories[row], errors, row) for row, s in enumerate(samplers)
+            _choose(rows[row], s, histories[row], errors, row) for row, s in enumerate(samplers)
         ]
 
     if not any(s.params.logprobs or s.params.top_logprobs for s in samplers):
         return SampledTokens(token_ids, [math.nan] * len(samplers), [None] * len(samplers), errors)
     logprobs_all = torch.log_softmax(logits, dim=-1)  # (batch, vocab)
-    chosen = torch.tensor(token_ids, dtype=torch.long).clamp(min=0)
+    chosen = torch.tensor(token_ids, dtype=torch.long, device=logits.device).clamp(min=0)
     logprobs = logprobs_all.gather(1, chosen[:, None]).squeeze(1).tolist()
     top: list[list[tuple[int, float]] | None] = [None] * len(samplers)
     num_top = max(s.params.top_logprobs for s in samplers)

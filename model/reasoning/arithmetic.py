@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from tokenize import TokenError
@@ -126,9 +127,21 @@ def evaluate(expression: str) -> float | None:
     if re.search(r"\*\*\s*\(?\s*\d{3,}", expression):
         return None  # a huge power would hang sympy; nobody's step needs one
     try:
-        value = parse_expr(_exact(expression), evaluate=True)
-    except (SyntaxError, TypeError, ValueError, ZeroDivisionError, sympy.SympifyError, TokenError):
+        with warnings.catch_warnings():  # "3 (4)" warns that a tuple is not callable
+            warnings.simplefilter("ignore", SyntaxWarning)
+            value = parse_expr(_exact(expression), evaluate=True)
+    except (
+        SyntaxError,
+        TypeError,
+        ValueError,
+        ZeroDivisionError,
+        AttributeError,  # "3 . 2" parses as an attribute of Integer(3)
+        sympy.SympifyError,
+        TokenError,
+    ):
         return None
+    if not isinstance(value, sympy.Expr):
+        return None  # "5*()" parses to a tuple
     if not value.is_number or value.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
         return None
     try:

@@ -42,6 +42,10 @@ def test_evaluate_refuses_anything_but_arithmetic():
     assert evaluate("9**9999") is None
     assert evaluate("(2 * (3 + 4)") is None and evaluate("2 * 3) + (4") is None
     assert find_equations("so (48 / (2 = 24 and ((3 = 3") == []  # a model's unbalanced text
+    # A model's stray full stops: sympy would read "3 . 2" as an attribute of Integer(3).
+    assert evaluate("3 . 2") is None and evaluate("3..2") is None
+    assert evaluate("5*()") is None  # parses to a tuple, not a number
+    assert find_equations("So 3 . 2 = 6 and 4 . 5 + 1 = 6") == []
 
 
 def test_a_correct_solution_scores_high_and_a_wrong_equation_low():

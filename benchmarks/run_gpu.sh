@@ -16,8 +16,9 @@
 # throughput step runs benchmarks/agentic_rl.py, which imports the app's packages (`pip install
 # -e .`, or at least pydantic, pydantic-settings, SQLAlchemy, alembic, httpx2 beside transformers,
 # peft, accelerate). SKIP_THROUGHPUT=1 / SKIP_KERNELS=1 leave out that step. Writes gpu_tests.log,
-# gpu_tests.xml, throughput.log, agentic_rl_throughput.{json,md}, benchmark.log and
-# nqkv_kernels.{json,md}. Exits non-zero when a step fails.
+# gpu_tests.xml, gpu_tests.{json,md} (which tests passed on which device), throughput.log,
+# agentic_rl_throughput.{json,md}, benchmark.log and nqkv_kernels.{json,md}. Exits non-zero when
+# a step fails.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RESULTS="${OUT:-benchmarks/results}"
@@ -40,6 +41,8 @@ timeout "${TESTS_LIMIT:-0}" "$PYTHON" -m pytest -m gpu -q -p no:cacheprovider -r
     tests/model/engine/test_cuda.py tests/model/reasoning/test_cuda.py 2>&1 \
     | tee -a "$LOGS/gpu_tests.log"
 tests_status=${PIPESTATUS[0]}
+"$PYTHON" benchmarks/gpu_tests_report.py "$LOGS/gpu_tests.xml" "$LOGS/gpu_tests.log" \
+    --out "$RESULTS" || tests_status=1
 
 throughput_status=0
 if [[ -z "${SKIP_THROUGHPUT:-}" ]]; then

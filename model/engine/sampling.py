@@ -107,7 +107,7 @@ def sample_batch(
         token_ids = logits.argmax(dim=-1).tolist()  # the common case, in one call
     else:
         # Generators and logits processors (grammar masks) live on the CPU, so a seeded request
-        # draws the same numbers on every device; one (batch, vocab) copy a step is cheap.
+        # draws the same numbers on every device, for one (batch, vocab) device-to-host copy a step.
         rows = logits.cpu()
         token_ids = [
             _choose(rows[row], s, histories[row], errors, row) for row, s in enumerate(samplers)

@@ -10,11 +10,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 from rich.table import Table
 
 from app.cli_errors import user_errors
-from app.progress import progress_columns
+from app.progress import LoggedProgress, progress_columns
 from core.settings import load_settings
 
 eval_app = typer.Typer(
@@ -156,7 +155,7 @@ def _execute_with_progress(evals: Any, run_id: str) -> None:
         return text + (f", {tally['errors']} errors" if tally["errors"] else "")
 
     columns = progress_columns()
-    with Progress(*columns, console=err_console) as progress:
+    with LoggedProgress(*columns, console=err_console) as progress:
         task = progress.add_task(
             summary.name,
             total=summary.num_examples,

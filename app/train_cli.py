@@ -13,10 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
 
 from app.cli_errors import user_errors
-from app.progress import progress_columns
+from app.progress import LoggedProgress, progress_columns
 from core.settings import load_settings
 
 train_app = typer.Typer(
@@ -99,7 +98,7 @@ def collect_command(
 def _execute_with_progress(evals: Any, run_id: str) -> None:
     summary = evals.run(run_id)
     tally = {"done": summary.num_done, "correct": summary.num_correct}
-    with Progress(*progress_columns("info"), console=err_console) as progress:
+    with LoggedProgress(*progress_columns("info"), console=err_console) as progress:
         task = progress.add_task(
             summary.name, total=summary.num_examples, completed=tally["done"], info=""
         )
@@ -180,7 +179,7 @@ def _train(
     source = None if resume else resolve_model_dir(model or settings.model, settings.cache_dir)
     database = open_database(settings.resolved_database_url())
     # The bar starts once the data is checked, so a refused run prints only its error line.
-    progress = Progress(*progress_columns("info"), console=err_console)
+    progress = LoggedProgress(*progress_columns("info"), console=err_console)
     task = progress.add_task(f"{objective} -> {out.name}", total=None, info="")
 
     is_main = os.environ.get("RANK", "0") == "0"  # launched as N processes, one of them talks

@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any
 
 from _agent_quality_report import agreement, markdown
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 
 from agent.api import Assistant
+from app.progress import LoggedProgress
 from core.settings import KV_CACHES, Settings, load_settings
 from evals.example import Example
 from evals.scorers.tooluse import score_tooluse
@@ -184,7 +185,7 @@ def run_arms(
         TextColumn("right number {task.fields[right]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns) as progress:
+    with LoggedProgress(*columns) as progress:
         for kv_cache, group in groupby(arms, key=lambda arm: arm.kv_cache):
             update = {} if kv_cache is None else {"kv_cache": kv_cache}
             engine_settings = run_settings.model_copy(update=update)

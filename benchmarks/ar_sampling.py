@@ -59,9 +59,8 @@ from _ar_sampling_store import (
     write_results,
 )
 from rich.console import Console
-from rich.progress import Progress
 
-from app.progress import progress_columns
+from app.progress import LoggedProgress, progress_columns
 from evals.example import Example
 from evals.prompts import reasoning_inputs
 from model.engine.types import ChatEngine, EngineError
@@ -248,7 +247,7 @@ def run_benchmark(
             save(run)
         return paths
     first = next(iter(runs.values()))
-    with Progress(*progress_columns(), console=console) as progress:
+    with LoggedProgress(*progress_columns(), console=console) as progress:
         task = progress.add_task(
             f"{args.dataset}/{'+'.join(args.prm)}",
             total=len(chosen.problems),

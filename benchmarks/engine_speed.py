@@ -31,6 +31,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from app.progress import LoggedProgress
+
 BENCHMARKS_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCHMARKS_DIR.parent
 TRANSFORMERS = "transformers"
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> None:
         "backends": {},
     }
     columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
-    with Progress(*columns, console=console) as progress:
+    with LoggedProgress(*columns, console=console) as progress:
         for target in targets:
             report["backends"][target.name] = measure(target, common, progress)
     report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]

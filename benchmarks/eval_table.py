@@ -41,7 +41,7 @@ from rich.console import Console
 from rich.progress import Progress, TaskID
 
 from app.cli_errors import print_user_error, user_error_types
-from app.progress import progress_columns
+from app.progress import LoggedProgress, progress_columns
 from core.settings import Settings, load_settings
 from evals.report import wilson_interval
 
@@ -639,7 +639,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.threads:
         torch.set_num_threads(args.threads)
     columns = progress_columns()
-    progress = Progress(*columns, console=console)
+    progress = LoggedProgress(*columns, console=console)
     bench = Bench(settings, args, state, state_path, progress)
     bench.machine = {**machine_info(torch.get_num_threads()), "device": settings.device}
     bench.database = open_database(settings.resolved_database_url())

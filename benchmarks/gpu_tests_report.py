@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 
-def read_junit(path: Path) -> list[dict[str, Any]]:
-    """One record per test case: node id, outcome (passed, failed, error, skipped), seconds."""
+def read_junit(path: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The run's date (YYYY-MM-DD from the suite's timestamp, or "unknown") and one record per
+    test case: node id, outcome (passed, failed, error, skipped), seconds."""
+    root = ET.parse(path).getroot()
+    suite = root if root.tag == "testsuite" else root.find("testsuite")
+    date = (suite.get("timestamp", "") if suite is not None else "")[:10] or "unknown"
     cases = []
-    for case in ET.parse(path).getroot().iter("testcase"):
+    for case in root.iter("testcase"):
         outcome = "passed"
         for tag in ("failure", "error", "skipped"):
             if case.find(tag) is not None:
@@ -31,7 +35,7 @@ def read_junit(path: Path) -> list[dict[str, Any]]:
                 "seconds": round(float(case.get("time", 0.0)), 2),
             }
         )
-    return cases
+    return date, cases
 
 
 def device_line(log: Path) -> str:
@@ -69,10 +73,8 @@ def main() -> None:
     parser.add_argument("log", type=Path)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args()
-    root = ET.parse(args.junit).getroot()
-    suite = root if root.tag == "testsuite" else root.find("testsuite")
-    date = (suite.get("timestamp", "") if suite is not None else "")[:10] or "unknown"
-    result = write_report(read_junit(args.junit), device_line(args.log), date, args.out)
+    date, cases = read_junit(args.junit)
+    result = write_report(cases, device_line(args.log), date, args.out)
     print(f"gpu tests on {result['device']}: {result['counts']} -> {args.out / 'gpu_tests.md'}")
 
 

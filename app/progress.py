@@ -38,10 +38,20 @@ class LoggedProgress(Progress):
     so a batch job of hours shows no sign of life in its log. There each task's row is printed as
     a plain line when it moves, at most once every `log_every_s` seconds; rich itself prints the
     last state when the bar stops. In a terminal it is rich's live bar, unchanged.
+
+    The remaining time is estimated over the last `speed_estimate_period` seconds: rich's 30 s
+    default holds at most one step of a job whose steps take minutes (an AR-Sampling problem, an
+    agent episode), so it never showed an estimate there; 10 minutes does.
     """
 
-    def __init__(self, *columns: str | ProgressColumn, log_every_s: float = 30.0, **kwargs: Any):
-        super().__init__(*columns, **kwargs)
+    def __init__(
+        self,
+        *columns: str | ProgressColumn,
+        log_every_s: float = 30.0,
+        speed_estimate_period: float = 600.0,
+        **kwargs: Any,
+    ):
+        super().__init__(*columns, speed_estimate_period=speed_estimate_period, **kwargs)
         self.log_every_s = log_every_s
         self._logged_at: dict[TaskID, float] = {}
 

@@ -38,3 +38,18 @@ def test_a_terminal_gets_rich_bar_only() -> None:
     _run(Console(file=screen, width=100, force_terminal=True), log_every_s=0.0)
     assert "\x1b[" in screen.getvalue()  # rich's live redraws, no extra plain lines
     assert screen.getvalue().count("\n") <= 2
+
+
+def test_steps_minutes_apart_get_a_remaining_time() -> None:
+    """A step every 2 minutes: rich's 30 s window would hold one sample and estimate nothing."""
+    clock = [0.0]
+    log = io.StringIO()
+    with LoggedProgress(
+        *progress_columns(), console=Console(file=log, width=100), get_time=lambda: clock[0]
+    ) as bar:
+        task = bar.add_task("finqa", total=10, completed=4, accuracy="-")
+        for _ in range(3):
+            clock[0] += 120.0
+            bar.update(task, advance=1)
+        assert bar.tasks[0].time_remaining == 3 * 120.0
+    assert "0:06:00" in log.getvalue()  # the logged line shows it too

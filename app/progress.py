@@ -4,7 +4,6 @@ running accuracy, the loss), elapsed and remaining time."""
 from __future__ import annotations
 
 import math
-import time
 from typing import Any
 
 from rich.progress import (
@@ -67,7 +66,7 @@ class LoggedProgress(Progress):
         if self.disable or self.console.is_terminal or not self.live.is_started:
             return
         task = next(task for task in self.tasks if task.id == task_id)
-        now = time.monotonic()
+        now = self.get_time()  # rich's clock, so a test's fake clock drives both
         if task.finished or now - self._logged_at.get(task_id, -math.inf) < self.log_every_s:
             return  # a finished row is printed by rich when the bar stops
         self._logged_at[task_id] = now
